@@ -17,7 +17,9 @@ def check_array(where: str, name: str, a: object) -> None:
     """Raise ``TypeError`` unless ``a`` is a floating-point NumPy or CuPy array."""
     dtype = getattr(a, "dtype", None)
     if dtype is None or not hasattr(a, "shape"):
-        raise TypeError(f"{where}: expected {name} to be a NumPy or CuPy array, got {type(a).__name__}")
+        raise TypeError(
+            f"{where}: expected {name} to be a NumPy or CuPy array, got {type(a).__name__}"
+        )
     if not np.issubdtype(np.dtype(dtype), np.floating):
         raise TypeError(
             f"{where}: expected {name} with a floating dtype (float16, float32 or float64), "
@@ -29,7 +31,9 @@ def check_shape(where: str, name: str, a: object, shape: tuple[int, ...], meanin
     """Raise ``ValueError`` unless ``a.shape == shape``; ``meaning`` says why, e.g. '(C,)'."""
     check_array(where, name, a)
     if tuple(a.shape) != tuple(shape):
-        raise ValueError(f"{where}: expected {name} of shape {meaning} = {tuple(shape)}, got {a.shape}")
+        raise ValueError(
+            f"{where}: expected {name} of shape {meaning} = {tuple(shape)}, got {a.shape}"
+        )
 
 
 def check_eps(where: str, eps: object) -> None:
@@ -56,7 +60,9 @@ def check_momentum(where: str, momentum: object) -> None:
 def check_positive_int(where: str, name: str, value: object) -> None:
     """Raise unless ``value`` is an int greater than zero (bool is not accepted)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{where}: expected {name} to be a positive int, got {type(value).__name__}")
+        raise TypeError(
+            f"{where}: expected {name} to be a positive int, got {type(value).__name__}"
+        )
     if value <= 0:
         raise ValueError(f"{where}: expected {name} > 0, got {name}={value}")
 
@@ -65,4 +71,16 @@ def check_rank(where: str, x: object, min_ndim: int, layout: str) -> None:
     """Raise ``ValueError`` unless ``x`` has at least ``min_ndim`` axes."""
     check_array(where, "x", x)
     if x.ndim < min_ndim:
-        raise ValueError(f"{where}: expected x of shape {layout}, got {x.ndim}-D x of shape {x.shape}")
+        raise ValueError(
+            f"{where}: expected x of shape {layout}, got {x.ndim}-D x of shape {x.shape}"
+        )
+
+
+def check_num_groups(where: str, num_groups: object, num_channels: int) -> None:
+    """Raise unless ``num_groups`` is a positive int that divides ``num_channels``."""
+    check_positive_int(where, "num_groups", num_groups)
+    if num_channels % num_groups:
+        raise ValueError(
+            f"{where}: expected num_channels ({num_channels}) to be divisible by "
+            f"num_groups ({num_groups})"
+        )

@@ -6,7 +6,7 @@ the gradient.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .backend import Array, get_array_module
 

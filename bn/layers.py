@@ -252,7 +252,7 @@ class GroupNorm(_AffineNorm):
         dtype=np.float32,
     ) -> None:
         _checks.check_positive_int("GroupNorm", "num_channels", num_channels)
-        norms.check_num_groups("GroupNorm", num_groups, num_channels)
+        _checks.check_num_groups("GroupNorm", num_groups, num_channels)
         super().__init__((num_channels,), eps, affine, dtype)
         self.num_groups, self.num_channels = num_groups, num_channels
 

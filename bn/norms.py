@@ -53,7 +53,9 @@ def _normalize(x, gamma, beta, stat_shape, stat_axes, param_axes, eps):
     x_shifted = x_view - shift
     mean_shifted = xp.mean(x_shifted, axis=stat_axes, keepdims=True)
     x_centered = x_shifted - mean_shifted
-    # Two-pass variance, mean((x - mean)^2): stabler than E[x^2] - E[x]^2. Biased (divide by m).
+    # Two-pass variance, mean((x - mean)^2), biased (divide by m). The one-pass
+    # E[x^2] - E[x]^2 saves a pass over memory (Flax offers it as use_fast_variance)
+    # but cancels catastrophically in float32 when |mean| >> std.
     var = xp.mean(x_centered * x_centered, axis=stat_axes, keepdims=True)
     inv_std = 1.0 / xp.sqrt(var + eps)
     x_hat = (x_centered * inv_std).reshape(x.shape)
@@ -88,7 +90,8 @@ def _normalize_backward(where, dout, cache):
     dx_hat, x_hat = dx_hat.reshape(cache.stat_shape), x_hat.reshape(cache.stat_shape)
     axes = cache.stat_axes
     if axes:
-        # Eq. (BP): dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)).
+        # The compact backward pass (the book's chapter on the backward pass derives it):
+        # dx = inv_std * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)).
         # The two means are the gradient that flows through the batch mean and variance.
         dx = cache.inv_std * (
             dx_hat
@@ -293,7 +296,7 @@ def groupnorm_forward(
     _checks.check_rank(where, x, 2, "(N, C) or (N, C, *)")
     _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
     _checks.check_eps(where, eps)
-    check_num_groups(where, num_groups, x.shape[1])
+    _checks.check_num_groups(where, num_groups, x.shape[1])
     n, c = x.shape[:2]
     stat_shape = (n, num_groups, c // num_groups, *x.shape[2:])  # (N, G, C // G, *)
     stat_axes = tuple(range(2, len(stat_shape)))
@@ -303,13 +306,3 @@ def groupnorm_forward(
 def groupnorm_backward(dout: Array, cache: NormCache) -> tuple[Array, Array, Array]:
     """Return ``(dx, dgamma, dbeta)`` for :func:`groupnorm_forward`."""
     return _normalize_backward("groupnorm_backward", dout, cache)
-
-
-def check_num_groups(where: str, num_groups: object, num_channels: int) -> None:
-    """Raise unless ``num_groups`` is a positive int that divides ``num_channels``."""
-    _checks.check_positive_int(where, "num_groups", num_groups)
-    if num_channels % num_groups:
-        raise ValueError(
-            f"{where}: expected num_channels ({num_channels}) to be divisible by "
-            f"num_groups ({num_groups})"
-        )

@@ -44,7 +44,9 @@ def test_gpu_arrays_give_cupy(fake_cupy):
 
 def test_mixing_numpy_and_cupy_is_a_type_error(fake_cupy):
     gpu = np.ones(3).view(fake_cupy.ndarray)
-    with pytest.raises(TypeError, match=r"expected arrays on one device, got a mix of \['cupy', 'numpy'\]"):
+    with pytest.raises(
+        TypeError, match=r"expected arrays on one device, got a mix of \['cupy', 'numpy'\]"
+    ):
         bn.get_array_module(np.ones(3), gpu)
     with pytest.raises(TypeError, match="expected arrays on one device"):
         bn.batchnorm_forward(np.ones((4, 3)), np.ones(3).view(fake_cupy.ndarray), np.ones(3))
@@ -64,7 +66,9 @@ def test_to_device_gpu_without_a_gpu_says_what_is_missing():
             pytest.skip("a GPU is present")
     except ImportError:
         pass
-    with pytest.raises(RuntimeError, match=r"to_device: (device 'gpu' needs CuPy|CuPy is installed but no CUDA)"):
+    with pytest.raises(
+        RuntimeError, match=r"to_device: (device 'gpu' needs CuPy|CuPy is installed but no CUDA)"
+    ):
         bn.to_device(np.ones(3), "gpu")
 
 

@@ -26,15 +26,20 @@ def test_every_toc_entry_exists():
 
 
 def test_every_notebook_in_the_book_is_in_the_toc_and_so_tested_by_nbval():
-    found = {str(p.relative_to(ROOT)) for p in (ROOT / "book").rglob("*.ipynb")
-             if ".ipynb_checkpoints" not in p.parts}
+    found = {
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "book").rglob("*.ipynb")
+        if ".ipynb_checkpoints" not in p.parts
+    }
     assert found == set(TOC_NOTEBOOKS)
 
 
 @pytest.mark.parametrize("path", TOC_NOTEBOOKS)
 def test_notebook_is_stored_executed_top_to_bottom(path):
     notebook = json.loads((ROOT / path).read_text())
-    code = [c for c in notebook["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+    code = [
+        c for c in notebook["cells"] if c["cell_type"] == "code" and "".join(c["source"]).strip()
+    ]
     counts = [c["execution_count"] for c in code]
     assert None not in counts, f"{path}: cells without stored output"
     assert counts == list(range(1, len(counts) + 1)), f"{path}: not run top to bottom once"

@@ -13,99 +13,221 @@ C3 = np.ones(3)
 
 
 def _cases():
-    f64 = np.float64
     return [
         # wrong rank
-        (lambda: bn.batchnorm_forward(np.ones(5), C3, C3), ValueError,
-         r"batchnorm_forward: expected x of shape \(N, C\) or \(N, C, \*\), got 1-D x of shape \(5,\)"),
-        (lambda: bn.batchnorm_inference(np.ones(3), C3, C3, C3, C3), ValueError,
-         r"batchnorm_inference: expected x of shape .*got 1-D"),
-        (lambda: bn.instancenorm_forward(X, C3, C3), ValueError,
-         r"instancenorm_forward: expected x of shape \(N, C, \*\) with at least one spatial axis, "
-         r"got 2-D x of shape \(4, 3\)"),
-        (lambda: bn.groupnorm_forward(np.ones(6), np.ones(6), np.ones(6), 2), ValueError,
-         r"groupnorm_forward: expected x of shape .*got 1-D"),
-        (lambda: bn.layernorm_forward(np.ones(4), np.ones((2, 4)), np.ones((2, 4))), ValueError,
-         r"layernorm_forward: expected x of shape .*got 1-D"),
-        (lambda: bn.BatchNorm(3).forward(np.ones(3)), ValueError, r"BatchNorm: expected x of shape"),
+        (
+            lambda: bn.batchnorm_forward(np.ones(5), C3, C3),
+            ValueError,
+            r"batchnorm_forward: expected x of shape \(N, C\) or \(N, C, \*\), got 1-D x of shape \(5,\)",
+        ),
+        (
+            lambda: bn.batchnorm_inference(np.ones(3), C3, C3, C3, C3),
+            ValueError,
+            r"batchnorm_inference: expected x of shape .*got 1-D",
+        ),
+        (
+            lambda: bn.instancenorm_forward(X, C3, C3),
+            ValueError,
+            (
+                r"instancenorm_forward: expected x of shape \(N, C, \*\) with at least one spatial axis, "
+                r"got 2-D x of shape \(4, 3\)"
+            ),
+        ),
+        (
+            lambda: bn.groupnorm_forward(np.ones(6), np.ones(6), np.ones(6), 2),
+            ValueError,
+            r"groupnorm_forward: expected x of shape .*got 1-D",
+        ),
+        (
+            lambda: bn.layernorm_forward(np.ones(4), np.ones((2, 4)), np.ones((2, 4))),
+            ValueError,
+            r"layernorm_forward: expected x of shape .*got 1-D",
+        ),
+        (
+            lambda: bn.BatchNorm(3).forward(np.ones(3)),
+            ValueError,
+            r"BatchNorm: expected x of shape",
+        ),
         # parameters that do not match the channels
-        (lambda: bn.batchnorm_forward(X, np.ones(4), C3), ValueError,
-         r"batchnorm_forward: expected gamma of shape \(C,\) = \(3,\), got \(4,\)"),
-        (lambda: bn.batchnorm_forward(X, C3, np.ones((3, 1))), ValueError,
-         r"expected beta of shape \(C,\) = \(3,\), got \(3, 1\)"),
-        (lambda: bn.batchnorm_inference(X, C3, C3, np.ones(2), C3), ValueError,
-         r"expected running_mean of shape \(C,\) = \(3,\), got \(2,\)"),
-        (lambda: bn.batchnorm_inference(X, C3, C3, C3, np.ones(4)), ValueError,
-         r"expected running_var of shape \(C,\) = \(3,\), got \(4,\)"),
-        (lambda: bn.layernorm_forward(X4, np.ones((4, 3)), np.ones((4, 3))), ValueError,
-         r"layernorm_forward: expected gamma of shape x.shape\[-gamma.ndim:\] = \(4, 4\), "
-         r"got \(4, 3\)"),
-        (lambda: bn.layernorm_forward(X4, np.ones(4), np.ones(3)), ValueError,
-         r"expected beta of shape .* = \(4,\), got \(3,\)"),
-        (lambda: bn.groupnorm_forward(X4, np.ones(6), np.ones(6), 3), ValueError,
-         r"groupnorm_forward: expected gamma of shape \(C,\) = \(3,\), got \(6,\)"),
-        (lambda: bn.instancenorm_forward(X4, np.ones(2), C3), ValueError,
-         r"instancenorm_forward: expected gamma of shape \(C,\) = \(3,\), got \(2,\)"),
+        (
+            lambda: bn.batchnorm_forward(X, np.ones(4), C3),
+            ValueError,
+            r"batchnorm_forward: expected gamma of shape \(C,\) = \(3,\), got \(4,\)",
+        ),
+        (
+            lambda: bn.batchnorm_forward(X, C3, np.ones((3, 1))),
+            ValueError,
+            r"expected beta of shape \(C,\) = \(3,\), got \(3, 1\)",
+        ),
+        (
+            lambda: bn.batchnorm_inference(X, C3, C3, np.ones(2), C3),
+            ValueError,
+            r"expected running_mean of shape \(C,\) = \(3,\), got \(2,\)",
+        ),
+        (
+            lambda: bn.batchnorm_inference(X, C3, C3, C3, np.ones(4)),
+            ValueError,
+            r"expected running_var of shape \(C,\) = \(3,\), got \(4,\)",
+        ),
+        (
+            lambda: bn.layernorm_forward(X4, np.ones((4, 3)), np.ones((4, 3))),
+            ValueError,
+            (
+                r"layernorm_forward: expected gamma of shape x.shape\[-gamma.ndim:\] = \(4, 4\), "
+                r"got \(4, 3\)"
+            ),
+        ),
+        (
+            lambda: bn.layernorm_forward(X4, np.ones(4), np.ones(3)),
+            ValueError,
+            r"expected beta of shape .* = \(4,\), got \(3,\)",
+        ),
+        (
+            lambda: bn.groupnorm_forward(X4, np.ones(6), np.ones(6), 3),
+            ValueError,
+            r"groupnorm_forward: expected gamma of shape \(C,\) = \(3,\), got \(6,\)",
+        ),
+        (
+            lambda: bn.instancenorm_forward(X4, np.ones(2), C3),
+            ValueError,
+            r"instancenorm_forward: expected gamma of shape \(C,\) = \(3,\), got \(2,\)",
+        ),
         # non-floating dtypes and non-arrays
-        (lambda: bn.batchnorm_forward(np.ones((4, 3), int), C3, C3), TypeError,
-         r"batchnorm_forward: expected x with a floating dtype .*, got int64"),
-        (lambda: bn.batchnorm_forward(X, np.ones(3, bool), C3), TypeError,
-         r"expected gamma with a floating dtype .*, got bool"),
-        (lambda: bn.layernorm_forward([[1.0, 2.0]], np.ones(2), np.ones(2)), TypeError,
-         r"layernorm_forward: expected x to be a NumPy or CuPy array, got list"),
-        (lambda: bn.BatchNorm(3, dtype=np.int32), TypeError,
-         r"BatchNorm: expected a floating dtype, got int32"),
+        (
+            lambda: bn.batchnorm_forward(np.ones((4, 3), int), C3, C3),
+            TypeError,
+            r"batchnorm_forward: expected x with a floating dtype .*, got int64",
+        ),
+        (
+            lambda: bn.batchnorm_forward(X, np.ones(3, bool), C3),
+            TypeError,
+            r"expected gamma with a floating dtype .*, got bool",
+        ),
+        (
+            lambda: bn.layernorm_forward([[1.0, 2.0]], np.ones(2), np.ones(2)),
+            TypeError,
+            r"layernorm_forward: expected x to be a NumPy or CuPy array, got list",
+        ),
+        (
+            lambda: bn.BatchNorm(3, dtype=np.int32),
+            TypeError,
+            r"BatchNorm: expected a floating dtype, got int32",
+        ),
         # eps
-        (lambda: bn.batchnorm_forward(X, C3, C3, eps=0.0), ValueError,
-         r"batchnorm_forward: expected eps > 0, got eps=0.0"),
-        (lambda: bn.layernorm_forward(X, C3, C3, eps=-1e-5), ValueError,
-         r"layernorm_forward: expected eps > 0, got eps=-1e-05"),
+        (
+            lambda: bn.batchnorm_forward(X, C3, C3, eps=0.0),
+            ValueError,
+            r"batchnorm_forward: expected eps > 0, got eps=0.0",
+        ),
+        (
+            lambda: bn.layernorm_forward(X, C3, C3, eps=-1e-5),
+            ValueError,
+            r"layernorm_forward: expected eps > 0, got eps=-1e-05",
+        ),
         (lambda: bn.batchnorm_inference(X, C3, C3, C3, C3, eps=-1.0), ValueError, r"eps > 0"),
         (lambda: bn.GroupNorm(1, 3, eps=0), ValueError, r"GroupNorm: expected eps > 0, got eps=0"),
-        (lambda: bn.BatchNorm(3, eps="1e-5"), TypeError,
-         r"BatchNorm: expected eps to be a positive float, got str"),
+        (
+            lambda: bn.BatchNorm(3, eps="1e-5"),
+            TypeError,
+            r"BatchNorm: expected eps to be a positive float, got str",
+        ),
         # momentum
-        (lambda: bn.BatchNorm(3, momentum=-0.1), ValueError,
-         r"BatchNorm: expected momentum in \[0, 1\] or None, got momentum=-0.1"),
+        (
+            lambda: bn.BatchNorm(3, momentum=-0.1),
+            ValueError,
+            r"BatchNorm: expected momentum in \[0, 1\] or None, got momentum=-0.1",
+        ),
         (lambda: bn.BatchNorm(3, momentum=1.5), ValueError, r"got momentum=1.5"),
-        (lambda: bn.BatchNorm(3, momentum="0.1"), TypeError,
-         r"BatchNorm: expected momentum to be a float in \[0, 1\] or None, got str"),
+        (
+            lambda: bn.BatchNorm(3, momentum="0.1"),
+            TypeError,
+            r"BatchNorm: expected momentum to be a float in \[0, 1\] or None, got str",
+        ),
         # groups
-        (lambda: bn.GroupNorm(4, 6), ValueError,
-         r"GroupNorm: expected num_channels \(6\) to be divisible by num_groups \(4\)"),
-        (lambda: bn.groupnorm_forward(np.ones((2, 6, 3)), np.ones(6), np.ones(6), 4), ValueError,
-         r"groupnorm_forward: expected num_channels \(6\) to be divisible by num_groups \(4\)"),
+        (
+            lambda: bn.GroupNorm(4, 6),
+            ValueError,
+            r"GroupNorm: expected num_channels \(6\) to be divisible by num_groups \(4\)",
+        ),
+        (
+            lambda: bn.groupnorm_forward(np.ones((2, 6, 3)), np.ones(6), np.ones(6), 4),
+            ValueError,
+            r"groupnorm_forward: expected num_channels \(6\) to be divisible by num_groups \(4\)",
+        ),
         (lambda: bn.GroupNorm(0, 6), ValueError, r"expected num_groups > 0, got num_groups=0"),
         (lambda: bn.GroupNorm(2.0, 6), TypeError, r"expected num_groups to be a positive int"),
         # one value per channel in training mode
-        (lambda: bn.batchnorm_forward(np.ones((1, 3)), C3, C3), ValueError,
-         r"batchnorm_forward: expected more than 1 value per channel when training, "
-         r"got x of shape \(1, 3\)"),
-        (lambda: bn.batchnorm_forward(np.ones((1, 3, 1, 1)), C3, C3), ValueError,
-         r"expected more than 1 value per channel when training"),
-        (lambda: bn.BatchNorm(3).forward(np.ones((1, 3), np.float32)), ValueError,
-         r"expected more than 1 value per channel when training"),
-        (lambda: bn.instancenorm_forward(np.ones((2, 3, 1, 1)), C3, C3), ValueError,
-         r"expected more than 1 value per instance \(spatial size\) when training"),
+        (
+            lambda: bn.batchnorm_forward(np.ones((1, 3)), C3, C3),
+            ValueError,
+            (
+                r"batchnorm_forward: expected more than 1 value per channel when training, "
+                r"got x of shape \(1, 3\)"
+            ),
+        ),
+        (
+            lambda: bn.batchnorm_forward(np.ones((1, 3, 1, 1)), C3, C3),
+            ValueError,
+            r"expected more than 1 value per channel when training",
+        ),
+        (
+            lambda: bn.BatchNorm(3).forward(np.ones((1, 3), np.float32)),
+            ValueError,
+            r"expected more than 1 value per channel when training",
+        ),
+        (
+            lambda: bn.instancenorm_forward(np.ones((2, 3, 1, 1)), C3, C3),
+            ValueError,
+            r"expected more than 1 value per instance \(spatial size\) when training",
+        ),
         # a layer given another channel count than it was built for
-        (lambda: bn.BatchNorm(3).forward(np.ones((2, 4))), ValueError,
-         r"BatchNorm: expected x with 3 channels on axis 1 \(the layer was built for 3\), "
-         r"got shape \(2, 4\)"),
-        (lambda: bn.GroupNorm(2, 4).forward(np.ones((2, 6, 3))), ValueError,
-         r"GroupNorm: expected x with 4 channels on axis 1"),
-        (lambda: bn.InstanceNorm(4).forward(np.ones((2, 3, 5))), ValueError,
-         r"InstanceNorm: expected x with 4 channels on axis 1"),
-        (lambda: bn.LayerNorm(4).forward(np.ones((2, 5))), ValueError,
-         r"LayerNorm: expected x ending in normalized_shape \(4,\), got shape \(2, 5\)"),
+        (
+            lambda: bn.BatchNorm(3).forward(np.ones((2, 4))),
+            ValueError,
+            (
+                r"BatchNorm: expected x with 3 channels on axis 1 \(the layer was built for 3\), "
+                r"got shape \(2, 4\)"
+            ),
+        ),
+        (
+            lambda: bn.GroupNorm(2, 4).forward(np.ones((2, 6, 3))),
+            ValueError,
+            r"GroupNorm: expected x with 4 channels on axis 1",
+        ),
+        (
+            lambda: bn.InstanceNorm(4).forward(np.ones((2, 3, 5))),
+            ValueError,
+            r"InstanceNorm: expected x with 4 channels on axis 1",
+        ),
+        (
+            lambda: bn.LayerNorm(4).forward(np.ones((2, 5))),
+            ValueError,
+            r"LayerNorm: expected x ending in normalized_shape \(4,\), got shape \(2, 5\)",
+        ),
         # constructor arguments
         (lambda: bn.BatchNorm(0), ValueError, r"expected num_features > 0, got num_features=0"),
-        (lambda: bn.BatchNorm(2.5), TypeError, r"expected num_features to be a positive int, got float"),
+        (
+            lambda: bn.BatchNorm(2.5),
+            TypeError,
+            r"expected num_features to be a positive int, got float",
+        ),
         (lambda: bn.LayerNorm((3, -1)), ValueError, r"expected normalized_shape > 0"),
-        (lambda: bn.InstanceNorm(3, affine="yes"), TypeError, r"expected affine to be True or False"),
+        (
+            lambda: bn.InstanceNorm(3, affine="yes"),
+            TypeError,
+            r"expected affine to be True or False",
+        ),
         # the gradient does not match the forward pass
-        (lambda: bn.batchnorm_backward(np.ones((4, 2)), bn.batchnorm_forward(X, C3, C3)[1]), ValueError,
-         r"batchnorm_backward: expected dout of shape x.shape = \(4, 3\), got \(4, 2\)"),
-        (lambda: bn.to_device(X, "cuda:0"), ValueError, r"expected device 'cpu' or 'gpu', got 'cuda:0'"),
+        (
+            lambda: bn.batchnorm_backward(np.ones((4, 2)), bn.batchnorm_forward(X, C3, C3)[1]),
+            ValueError,
+            r"batchnorm_backward: expected dout of shape x.shape = \(4, 3\), got \(4, 2\)",
+        ),
+        (
+            lambda: bn.to_device(X, "cuda:0"),
+            ValueError,
+            r"expected device 'cpu' or 'gpu', got 'cuda:0'",
+        ),
     ]
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import assert_close, random_arrays
 
 import bn
-from conftest import assert_close, random_arrays
 
 
 def test_numerical_gradient_of_a_known_function(xp):

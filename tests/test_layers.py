@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import bn
 import reference
 from conftest import assert_close, assert_on_backend, random_arrays, to_numpy
+
+import bn
 
 
 def on(xp, layer):
@@ -65,8 +65,15 @@ def test_eval_on_a_batch_of_one_uses_the_running_estimates(xp, shape):
     (x,) = random_arrays(xp, shape, seed=9)
     out = layer.eval().forward(x)
     channel = (1, 3) + (1,) * (len(shape) - 2)
-    g, b, m, v = (to_numpy(a).reshape(channel) for a in (
-        layer.params["gamma"], layer.params["beta"], layer.running_mean, layer.running_var))
+    g, b, m, v = (
+        to_numpy(a).reshape(channel)
+        for a in (
+            layer.params["gamma"],
+            layer.params["beta"],
+            layer.running_mean,
+            layer.running_var,
+        )
+    )
     assert_close(out, g * (to_numpy(x) - m) / np.sqrt(v + 1e-5) + b, rtol=1e-12, atol=1e-12)
     stats_before = to_numpy(layer.running_mean).copy()
     layer.forward(x)
@@ -160,8 +167,13 @@ def test_backward_before_forward_is_an_error():
 
 @pytest.mark.parametrize(
     "make",
-    [lambda: bn.BatchNorm(3), lambda: bn.BatchNorm(3, momentum=None), lambda: bn.LayerNorm((3, 4)),
-     lambda: bn.GroupNorm(3, 3), lambda: bn.InstanceNorm(3, affine=True)],
+    [
+        lambda: bn.BatchNorm(3),
+        lambda: bn.BatchNorm(3, momentum=None),
+        lambda: bn.LayerNorm((3, 4)),
+        lambda: bn.GroupNorm(3, 3),
+        lambda: bn.InstanceNorm(3, affine=True),
+    ],
     ids=["batch", "batch-cumulative", "layer", "group", "instance"],
 )
 def test_state_dict_round_trip_is_exact(xp, make):

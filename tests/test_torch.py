@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import assert_close, random_arrays, to_numpy
 
 import bn
-from conftest import assert_close, random_arrays, to_numpy
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -41,8 +41,10 @@ def test_batchnorm_layer_matches_torch_step_for_step(xp, shape, momentum):
     with torch.no_grad():
         theirs.weight.copy_(torch.tensor(rng.standard_normal(3)))
         theirs.bias.copy_(torch.tensor(rng.standard_normal(3)))
-    ours.params = {"gamma": xp.asarray(theirs.weight.detach().numpy().copy()),
-                   "beta": xp.asarray(theirs.bias.detach().numpy().copy())}
+    ours.params = {
+        "gamma": xp.asarray(theirs.weight.detach().numpy().copy()),
+        "beta": xp.asarray(theirs.bias.detach().numpy().copy()),
+    }
     for step in range(3):
         x, dout = random_arrays(xp, shape, shape, seed=step)
         x = x * (step + 1) + step  # statistics that change from step to step
@@ -62,7 +64,9 @@ def test_batchnorm_layer_matches_torch_step_for_step(xp, shape, momentum):
     (x,) = random_arrays(xp, (1,) + shape[1:], seed=9)  # eval mode: a batch of one is fine
     ours.eval(), theirs.eval()
     with torch.no_grad():
-        assert_close(ours.forward(x), theirs(torch.tensor(to_numpy(x))).numpy(), rtol=1e-10, atol=1e-12)
+        assert_close(
+            ours.forward(x), theirs(torch.tensor(to_numpy(x))).numpy(), rtol=1e-10, atol=1e-12
+        )
 
 
 def test_torch_also_refuses_one_value_per_channel_in_training():
@@ -72,17 +76,23 @@ def test_torch_also_refuses_one_value_per_channel_in_training():
         bn.BatchNorm(3).forward(np.ones((1, 3), np.float32))
 
 
-@pytest.mark.parametrize("shape, normalized", [((4, 6), (6,)), ((2, 3, 4, 5), (3, 4, 5)), ((2, 3, 4), (4,))])
+@pytest.mark.parametrize(
+    "shape, normalized", [((4, 6), (6,)), ((2, 3, 4, 5), (3, 4, 5)), ((2, 3, 4), (4,))]
+)
 def test_layernorm_matches_torch(xp, shape, normalized):
     x, gamma, beta, dout = random_arrays(xp, shape, normalized, normalized, shape, seed=1)
     out, cache = bn.layernorm_forward(x, gamma, beta)
     ours = [out, *bn.layernorm_backward(dout, cache)]
-    theirs = run_torch(lambda t, g, b: F.layer_norm(t, normalized, g, b, 1e-5), x, dout, gamma, beta)
+    theirs = run_torch(
+        lambda t, g, b: F.layer_norm(t, normalized, g, b, 1e-5), x, dout, gamma, beta
+    )
     for a, b in zip(ours, theirs):
         assert_close(a, b, rtol=1e-8, atol=1e-10)
 
 
-@pytest.mark.parametrize("shape, groups", [((3, 6), 3), ((2, 6, 5), 2), ((2, 6, 3, 4), 3), ((2, 4, 2, 2, 3), 4)])
+@pytest.mark.parametrize(
+    "shape, groups", [((3, 6), 3), ((2, 6, 5), 2), ((2, 6, 3, 4), 3), ((2, 4, 2, 2, 3), 4)]
+)
 def test_groupnorm_matches_torch(xp, shape, groups):
     x, gamma, beta, dout = random_arrays(xp, shape, shape[1:2], shape[1:2], shape, seed=2)
     out, cache = bn.groupnorm_forward(x, gamma, beta, groups)
