@@ -142,15 +142,15 @@ class _AffineNorm(Module):
 
 
 class BatchNorm(_AffineNorm):
-    """Batch normalization over axis 1 of (N, C) or (N, C, *) inputs.
+    """Batch normalization over axis 1 of ``(N, C)`` or ``(N, C, *)`` inputs.
 
     Running statistics follow PyTorch, so results can be compared with
     ``torch.nn.BatchNorm1d/2d/3d``:
 
     - ``running = (1 - momentum) * running + momentum * batch``; ``momentum=0.1``
-      is the weight of the *new* batch (Keras and Flax use 0.99 for the old value);
+      is the weight of the new batch (Keras and Flax use 0.99 for the old value);
     - ``momentum=None`` is the cumulative average over all batches seen;
-    - ``running_var`` averages the *unbiased* batch variance, m / (m - 1) * var,
+    - ``running_var`` averages the unbiased batch variance, m / (m - 1) * var,
       while the normalization itself uses the biased one; it starts at ones.
 
     In eval mode the running estimates are used, unless ``track_running_stats`` is
@@ -264,7 +264,7 @@ class GroupNorm(_AffineNorm):
 
 
 class InstanceNorm(_AffineNorm):
-    """Instance normalization of (N, C, *) inputs.
+    """Instance normalization of ``(N, C, *)`` inputs.
 
     As in PyTorch, ``affine`` defaults to False and no running statistics are kept,
     so training and eval mode compute the same thing.

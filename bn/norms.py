@@ -131,15 +131,15 @@ def batchnorm_forward(
     ``gamma`` and shifted by ``beta`` (the 2015 paper's Algorithm 1).
 
     Args:
-        x: input of shape (N, C) or (N, C, *), e.g. (N, C, L), (N, C, H, W).
+        x: input of shape ``(N, C)`` or ``(N, C, *)``, e.g. ``(N, C, L)``, ``(N, C, H, W)``.
         gamma: scale, shape (C,).
         beta: shift, shape (C,).
         eps: added to the variance before the square root; must be > 0.
 
     Returns:
-        out: ``gamma * x_hat + beta``, shape and dtype of ``x``.
-        cache: input to :func:`batchnorm_backward`. ``cache.mean`` and ``cache.var``
-            are the batch statistics a layer folds into its running averages.
+        ``(out, cache)``: ``out = gamma * x_hat + beta`` has the shape and dtype of ``x``;
+        ``cache`` is the input to :func:`batchnorm_backward`, and its ``mean`` and ``var``
+        are the batch statistics a layer folds into its running averages.
 
     Raises:
         TypeError: if an input is not a floating-point array, or NumPy and CuPy mix.
@@ -180,7 +180,7 @@ def batchnorm_inference(
     channel; a batch of any size, one included, is fine.
 
     Args:
-        x: input of shape (N, C) or (N, C, *).
+        x: input of shape ``(N, C)`` or ``(N, C, *)``.
         gamma, beta, running_mean, running_var: shape (C,).
         eps: added to the variance before the square root; must be > 0.
 
@@ -220,7 +220,7 @@ def layernorm_forward(
     the batch, so training and inference compute the same thing.
 
     Args:
-        x: input of shape (*, *normalized_shape), e.g. (N, D) or (N, C, H, W).
+        x: input of shape ``(*, *normalized_shape)``, e.g. ``(N, D)`` or ``(N, C, H, W)``.
         gamma: scale, shape ``normalized_shape`` (the trailing axes of ``x``).
         beta: shift, same shape as ``gamma``.
         eps: added to the variance before the square root; must be > 0.
@@ -249,10 +249,10 @@ def layernorm_backward(dout: Array, cache: NormCache) -> tuple[Array, Array, Arr
 def instancenorm_forward(
     x: Array, gamma: Array, beta: Array, eps: float = 1e-5
 ) -> tuple[Array, NormCache]:
-    """Instance normalization: each (sample, channel) pair over its spatial axes.
+    """Instance normalization: each ``(sample, channel)`` pair over its spatial axes.
 
     Args:
-        x: input of shape (N, C, *) with at least one spatial axis, e.g. (N, C, H, W).
+        x: input of shape ``(N, C, *)`` with at least one spatial axis, e.g. ``(N, C, H, W)``.
         gamma: scale, shape (C,).
         beta: shift, shape (C,).
         eps: added to the variance before the square root; must be > 0.
@@ -280,11 +280,11 @@ def groupnorm_forward(
     """Group normalization: each sample's channels split into ``num_groups`` groups.
 
     Statistics run over the channels of a group and all spatial positions. One
-    group is layer norm over (C, *); ``C`` groups is instance norm.
+    group is layer norm over ``(C, *)``; ``C`` groups is instance norm.
 
     Args:
-        x: input of shape (N, C) or (N, C, *).
-        gamma: scale, shape (C,) (per channel, not per group).
+        x: input of shape ``(N, C)`` or ``(N, C, *)``.
+        gamma: scale, shape ``(C,)`` (per channel, not per group).
         beta: shift, shape (C,).
         num_groups: G, a divisor of C.
         eps: added to the variance before the square root; must be > 0.
