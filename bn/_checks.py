@@ -84,3 +84,13 @@ def check_num_groups(where: str, num_groups: object, num_channels: int) -> None:
             f"{where}: expected num_channels ({num_channels}) to be divisible by "
             f"num_groups ({num_groups})"
         )
+
+
+def check_state_keys(where: str, expected: dict, state: dict) -> None:
+    """Raise ``ValueError`` naming the missing and unexpected keys of a state dict."""
+    if set(state) != set(expected):
+        raise ValueError(
+            f"{where}: expected keys {sorted(expected)}, got {sorted(state)} "
+            f"(missing {sorted(set(expected) - set(state))}, "
+            f"unexpected {sorted(set(state) - set(expected))})"
+        )

@@ -33,9 +33,9 @@ def numerical_gradient(
     for i in range(flat_x.size):
         old = flat_x[i].copy()
         flat_x[i] = old + h
-        plus = f(x)
+        plus = f(x).copy()  # copies: f may return a view of x (a reshape), which changes next
         flat_x[i] = old - h
-        minus = f(x)
+        minus = f(x).copy()
         flat_x[i] = old
         flat_grad[i] = xp.sum((plus - minus) * dout) / (2 * h)
     return grad

@@ -8,6 +8,7 @@ reader can compare with ``torch.nn`` number for number.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -30,6 +31,10 @@ class Module:
         self.training = True
         self.device = "cpu"
 
+    def __repr__(self) -> str:
+        shapes = ", ".join(f"{name}={tuple(value.shape)}" for name, value in self.params.items())
+        return f"{type(self).__name__}({shapes})"
+
     def forward(self, x: Array) -> Array:
         raise NotImplementedError
 
@@ -38,6 +43,13 @@ class Module:
 
     def __call__(self, x: Array) -> Array:
         return self.forward(x)
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module inside it, depth first; a plain layer is just itself.
+
+        Optimizers walk it to reach every ``(layer, name)`` pair of ``layer.params``.
+        """
+        yield self
 
     def train(self) -> Module:
         """Switch to training mode (batch statistics); returns ``self``."""
@@ -65,12 +77,7 @@ class Module:
         """
         where = f"{type(self).__name__}.load_state_dict"
         expected = self.state_dict()
-        if set(state) != set(expected):
-            raise ValueError(
-                f"{where}: expected keys {sorted(expected)}, got {sorted(state)} "
-                f"(missing {sorted(set(expected) - set(state))}, "
-                f"unexpected {sorted(set(state) - set(expected))})"
-            )
+        _checks.check_state_keys(where, expected, state)
         for name, current in expected.items():
             value = state[name]
             if not hasattr(current, "shape"):  # a count such as num_batches_tracked

@@ -28,6 +28,12 @@ def test_numerical_gradient_sees_coupling_between_entries(xp):
     assert_close(grad, dout - dout.mean(), rtol=1e-7, atol=1e-9)
 
 
+def test_numerical_gradient_of_a_function_returning_a_view_of_x(xp):
+    """f(x) = x.reshape(...) shares memory with x: the + h result must be kept apart."""
+    x, dout = random_arrays(xp, (2, 3), (6,), seed=3)
+    assert_close(bn.numerical_gradient(lambda v: v.reshape(-1), x, dout), dout.reshape(2, 3))
+
+
 def test_rel_error():
     assert bn.rel_error(np.array([1.0, 2.0]), np.array([1.0, 2.0])) == 0.0
     assert np.isclose(bn.rel_error(np.array([1.0]), np.array([3.0])), 0.5)
