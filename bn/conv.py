@@ -69,9 +69,9 @@ def conv2d_forward(
         padding: zeros added on each side of H and W.
 
     Returns:
-        out: shape (N, C_out, H_out, W_out) with
-            ``H_out = (H + 2 * padding - kH) // stride + 1`` and the same for W.
-        cache: input to :func:`conv2d_backward`.
+        ``(out, cache)``: ``out`` has shape (N, C_out, H_out, W_out) with
+        ``H_out = (H + 2 * padding - kH) // stride + 1`` and the same for W;
+        ``cache`` is the input to :func:`conv2d_backward`.
 
     Raises:
         TypeError: if an input is not a floating-point array, or NumPy and CuPy mix.

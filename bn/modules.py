@@ -171,7 +171,7 @@ class Tanh(_Activation):
 
 
 class Flatten(Module):
-    """Reshape (N, *) to (N, D), e.g. between the convolutions and the linear layers."""
+    """Reshape ``(N, *)`` to ``(N, D)``, e.g. between the convolutions and the linear layers."""
 
     def __init__(self) -> None:
         super().__init__()

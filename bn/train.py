@@ -41,7 +41,7 @@ def batches(
     """Mini-batches ``(x[idx], y[idx])`` covering the data once, on the data's device.
 
     Args:
-        x: inputs, shape (N, *).
+        x: inputs, shape ``(N, *)``.
         y: labels, shape (N,).
         batch_size: samples per batch; the last batch may be smaller.
         shuffle: draw a random order (on the CPU, sent to the device once).
@@ -117,7 +117,7 @@ def evaluate(model: Module, x: Array, y: Array, batch_size: int = 1000) -> Evalu
 
     Args:
         model: the network; BatchNorm layers use their running statistics.
-        x: inputs, shape (N, *).
+        x: inputs, shape ``(N, *)``.
         y: labels, shape (N,).
         batch_size: samples per forward pass (only memory depends on it).
     """
@@ -213,7 +213,7 @@ def fit(
     Args:
         model: the network, trained in place.
         optimizer: built on ``model``, e.g. ``SGD(model, lr=0.1)``.
-        train: ``(x, y)`` training inputs (N, *) and labels (N,).
+        train: ``(x, y)``: training inputs of shape ``(N, *)`` and labels ``(N,)``.
         test: ``(x, y)`` to evaluate on at each record, or None.
         epochs, steps: how long to train; give exactly one.
         batch_size: samples per step.
