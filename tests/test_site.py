@@ -110,7 +110,9 @@ RAW_MATH = """() => {
 }"""
 
 MATH_COUNTS = """() => [document.querySelectorAll('.math').length,
-                        document.querySelectorAll('mjx-container').length]"""
+                        document.querySelectorAll('mjx-container').length,
+                        Array.from(document.querySelectorAll('mjx-merror'))
+                             .map(e => e.getAttribute('data-mjx-error') || e.textContent)]"""
 
 
 def open_page(browser, server, path):
@@ -137,9 +139,10 @@ def test_page_loads_offline_with_math_and_images(browser, server, path):
         assert report.foreign == [], f"requests to other hosts: {report.foreign}"
         assert report.errors == [], f"console errors: {report.errors}"
         assert page.evaluate(BROKEN_IMAGES) == [], "images that did not load"
-        math, typeset = page.evaluate(MATH_COUNTS)
+        math, typeset, math_errors = page.evaluate(MATH_COUNTS)
         if math:
             assert typeset >= math, f"{math} math elements but {typeset} typeset by MathJax"
+        assert math_errors == [], f"MathJax could not typeset: {math_errors}"
         assert page.evaluate(RAW_MATH) == [], "raw TeX left in the page"
     finally:
         page.close()

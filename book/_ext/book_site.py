@@ -1,13 +1,12 @@
 """Sphinx additions for the book: MathJax served offline, and author-year bibliographies.
 
 Offline MathJax: serve it from the built site itself, so no page loads a script from a CDN.
-
 MathJax 3.2.2 comes from the ``django-static-mathjax`` package on PyPI (pinned in
-requirements.txt). Only the combined component ``tex-mml-chtml.js`` and its woff-v2
-fonts are copied, into ``_build/html/_static/mathjax/``: the script finds its fonts
-relative to its own location. They are copied after the build rather than placed in
-a ``_static`` source folder, because Jupyter Book adds every ``*.js`` found there as
-a script tag, and MathJax would load twice.
+requirements.txt). Only the combined component ``tex-mml-chtml.js``, its woff-v2 fonts
+and the TeX extensions it autoloads are copied, into ``_build/html/_static/mathjax/``:
+the script finds the others relative to its own location. They are copied after the
+build rather than placed in a ``_static`` source folder, because Jupyter Book adds every
+``*.js`` found there as a script tag, and MathJax would load twice.
 """
 
 from __future__ import annotations
@@ -25,6 +24,8 @@ from sphinx.errors import ExtensionError
 
 SCRIPT = "tex-mml-chtml.js"
 FONTS = pathlib.Path("output", "chtml", "fonts", "woff-v2")
+# TeX extensions that the combined component loads on demand (\boldsymbol, \cancel, ...).
+EXTENSIONS = pathlib.Path("input", "tex", "extensions")
 TARGET = "mathjax"  # under _static
 
 
@@ -54,6 +55,7 @@ def _copy(app: Sphinx, exception: Exception | None) -> None:
     target.mkdir(parents=True, exist_ok=True)
     shutil.copy2(es5 / SCRIPT, target / SCRIPT)
     shutil.copytree(es5 / FONTS, target / FONTS, dirs_exist_ok=True)
+    shutil.copytree(es5 / EXTENSIONS, target / EXTENSIONS, dirs_exist_ok=True)
 
 
 def _last_name(person) -> str:
