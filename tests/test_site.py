@@ -117,6 +117,7 @@ MATH_COUNTS = """() => [document.querySelectorAll('.math').length,
 
 def open_page(browser, server, path):
     page = browser.new_page()
+    page.set_default_timeout(90_000)  # long pages typeset slowly on a busy 2-core machine
     report = PageReport(page, server)
     page.goto(f"{server}/{path}", wait_until="load")
     page.evaluate("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
