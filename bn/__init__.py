@@ -4,12 +4,11 @@ NumPy arrays run on the CPU, CuPy arrays on the GPU; the array you pass decides.
 """
 
 from .backend import Array, get_array_module, to_device
+from .dispatch import batchnorm_backward, batchnorm_forward  # fast path for NumPy arrays
 from .gradcheck import numerical_gradient, rel_error
 from .layers import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, Module
 from .norms import (
     NormCache,
-    batchnorm_backward,
-    batchnorm_forward,
     batchnorm_inference,
     groupnorm_backward,
     groupnorm_forward,
