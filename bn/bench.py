@@ -1,8 +1,9 @@
 """Time batch norm: readable vs fast path vs PyTorch vs the copy floor. ``python -m bn.bench``.
 
 For each shape it times, in one process and interleaved round by round (so that a busy
-machine slows every candidate alike), the median of ``--repeat`` calls, each right after
-an untimed call of the same function, of:
+machine slows every candidate alike; the readable path in rounds of its own, see
+``_median_ms``), the median of ``--repeat`` calls, each right after three untimed calls
+of the same function, of:
 
 - ``readable``: :func:`bn.norms.batchnorm_forward` (and ``_backward``), the book's code;
 - ``fast``: the implementation ``bn.batchnorm_forward`` picks (:mod:`bn.kernels_cpu` for
@@ -89,22 +90,28 @@ def _import_torch(threads: int):
     return torch
 
 
+WARM_CALLS = 3  # untimed calls before each timed one (see _median_ms)
+
+
 def _median_ms(passes: dict[str, dict], repeat: int, clock) -> dict[str, dict[str, float]]:
     """Median times in ms of every candidate of every pass, interleaved round by round.
 
-    Each timed call follows an untimed call of the same function, so it finds the caches
-    and the memory allocator as a run of that function leaves them, not as the previous
-    candidate did (the readable path frees many large temporaries, for instance).
+    Each timed call follows WARM_CALLS untimed calls of the same function, so it finds
+    caches and memory as repeated calls of that function leave them. Right after another
+    candidate has freed large arrays, the first two calls of a function ran up to 2x
+    slower here (dirty cache lines written back, memory handed back and faulted in again).
+    The readable path, with its many large temporaries, is timed in rounds of its own.
     """
-    times = {p: {name: [] for name in fns} for p, fns in passes.items()}
-    for fns in passes.values():
-        for fn in fns.values():
-            fn()  # warm-up: lazy initialization
-    for _ in range(repeat):
-        for p, fns in passes.items():
-            for name, fn in fns.items():
-                fn()
-                times[p][name].append(clock(fn))
+    order = [name for name in CANDIDATES if name != "readable"] + ["readable"]
+    times = {p: {name: [] for name in order if name in fns} for p, fns in passes.items()}
+    for group in (order[:-1], order[-1:]):
+        for _ in range(repeat):
+            for p, fns in passes.items():
+                for name in group:
+                    if name in fns:
+                        for _ in range(WARM_CALLS):
+                            fns[name]()
+                        times[p][name].append(clock(fns[name]))
     return {
         p: {name: 1e3 * float(np.median(t)) for name, t in ts.items()} for p, ts in times.items()
     }

@@ -3,7 +3,8 @@
 ``bn.batchnorm_forward``, ``bn.batchnorm_backward`` and the layers call these functions;
 nothing else in the library chooses. The choice:
 
-- NumPy arrays go to :mod:`bn.kernels_cpu` (BLAS sums, fewer passes over memory);
+- NumPy arrays go to :mod:`bn.kernels_cpu` (BLAS sums, fewer passes over memory), when
+  x, gamma and beta all are;
 - anything else (CuPy arrays) goes to the readable :mod:`bn.norms`, which also raises
   the errors for bad input that is not NumPy;
 - a backward pass goes to the implementation whose forward pass built the cache.
@@ -21,7 +22,8 @@ from .backend import Array
 
 
 def _all_numpy(*arrays: object) -> bool:
-    return all(isinstance(a, np.ndarray) for a in arrays)
+    # Exactly numpy.ndarray: subclasses (masked arrays, np.matrix) keep the readable path.
+    return all(type(a) is np.ndarray for a in arrays)
 
 
 def batchnorm_forward(

@@ -10,9 +10,10 @@ the number of times whole arrays stream through memory. What this module does ab
    column, so every ufunc runs one long contiguous loop per row: broadcasting a (C, 1)
    array instead costs about twice as much (N * C short loops). (N, C) input with few
    channels puts several samples in a row, for the same reason.
-2. Sums with BLAS. ``ones @ x`` (a gemv) sums the rows, reading them in order at memory
-   speed; ``einsum("nf,nf->f")`` sums products without a temporary. The column sums are
-   then added per channel in float64.
+2. Sums with BLAS, reading memory in order and writing nothing full-size. Where each
+   channel of a sample is a long run of values, a gemv with a ones vector and a dot per
+   run (``vecdot``) sum the runs; otherwise ``ones @ x`` (a gemv) and
+   ``einsum("nf,nf->f")`` sum down the columns. The partial sums are added in float64.
 3. One pass for the statistics: the sums of x and x * x give var = E[x^2] - mean^2. That
    formula cancels catastrophically when |mean| >> std, so it is kept only where the sums
    themselves show |mean| <= 4 std, and then loses a few bits at most. Otherwise x is
@@ -101,9 +102,11 @@ class _Layout(NamedTuple):
 
     def per_column(self, *values):
         """Per-channel (C,) arrays -> for each, one value per column, in the compute dtype."""
-        columns = np.empty((len(values), self.group, self.c, self.spatial), self.dtype)
-        columns[...] = np.reshape(values, (len(values), 1, self.c, 1))
-        return columns.reshape(len(values), -1)
+        k = len(values)
+        per_channel = np.array(values, self.dtype).reshape(k, 1, self.c, 1)  # cast while small
+        columns = np.empty((k, self.group, self.c, self.spatial), self.dtype)
+        np.copyto(columns, per_channel)  # broadcast
+        return columns.reshape(k, -1)
 
     def sums(self, a, b):
         """(2, C) float64: per channel, the sum of a and the sum of a * b (a, b matrices)."""
@@ -149,6 +152,11 @@ def _shifted(layout, x2, shift):
     return np.subtract(x2, layout.per_column(shift)[0], dtype=layout.dtype)
 
 
+def _temporary(a, x):
+    """``a`` if it is a temporary (shifted or converted x) that may be overwritten, else None."""
+    return None if np.may_share_memory(a, x) else a
+
+
 def _statistics(layout, x2):
     """Per-channel ``(x_shifted, shift, mean_shifted, var)`` of the matrix ``x2``.
 
@@ -188,7 +196,7 @@ def batchnorm_forward(
     # gamma * (x_shifted - mean_shifted) * inv_std + beta = x_shifted * scale + offset
     scale = gamma * inv_std
     scale_columns, offset_columns = layout.per_column(scale, beta - scale * mean_shifted)
-    out = np.multiply(x_shifted, scale_columns)  # the one new full-size array
+    out = np.multiply(x_shifted, scale_columns, out=_temporary(x_shifted, x))
     out += offset_columns
     mean = mean_shifted if shift is None else shift + mean_shifted
     stats = np.array([mean, var, inv_std], layout.dtype).reshape(3, *layout.stat_shape)
@@ -213,12 +221,12 @@ def normalize_backward(where: str, dout: Array, cache: FastCache) -> tuple[Array
     dbeta, dout_dot_x = layout.sums(dout2, x_shifted)
     dgamma = inv_std * (dout_dot_x - mean_shifted * dbeta)
     # dx = gamma * inv_std * (dout - dbeta / m - x_hat * dgamma / m)
-    #    = gamma * inv_std * (dout + slope * x_shifted + offset): one ufunc allocates dx,
+    #    = gamma * inv_std * (x_shifted * slope + dout + offset): one ufunc makes dx,
     #      three work in place.
     slope = -inv_std * dgamma / layout.m
     offset = -dbeta / layout.m - slope * mean_shifted
     columns = layout.per_column(slope, offset, cache.gamma * inv_std)
-    dx = np.multiply(x_shifted, columns[0])
+    dx = np.multiply(x_shifted, columns[0], out=_temporary(x_shifted, cache.x))
     dx += dout2
     dx += columns[1]
     dx *= columns[2]
