@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -66,8 +67,10 @@ def _shape(text: str) -> tuple[int, ...]:
         shape = tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected sizes like 64,64,28,28, got {text!r}") from None
-    if len(shape) < 2 or min(shape) < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 2 positive sizes, got {text!r}")
+    if len(shape) < 2 or min(shape) < 1 or math.prod(shape) == shape[1]:
+        raise argparse.ArgumentTypeError(
+            f"expected at least 2 positive sizes, more than 1 value per channel, got {text!r}"
+        )
     return shape
 
 
