@@ -251,6 +251,16 @@ def test_public_functions_choose_the_fast_path_for_numpy_only(xp):
         assert_same(a, b, 1e-10)  # the backward pass follows the cache
 
 
+def test_array_subclasses_take_the_readable_path():
+    class Tagged(np.ndarray):
+        pass
+
+    x, gamma, beta, _ = make((6, 3), np.float64)
+    out, cache = bn.batchnorm_forward(x.view(Tagged), gamma, beta)
+    assert type(cache) is norms.NormCache
+    assert_same(np.asarray(out), norms.batchnorm_forward(x, gamma, beta)[0], 1e-12)
+
+
 @pytest.mark.parametrize("shape", [(8, 3), (4, 3, 2, 2)])
 def test_batchnorm_layer_takes_the_fast_path(shape):
     x, gamma, beta, dout = make(shape, np.float32, scale=2.0, mean=1.0)
