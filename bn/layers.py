@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from . import _checks, norms
+from . import _checks, dispatch, kernels_cpu, norms
 from .backend import Array, get_array_module, to_device
 
 
@@ -120,7 +120,7 @@ class _AffineNorm(Module):
         self.eps, self.affine, self.shape, self.dtype = eps, affine, shape, np.dtype(dtype)
         if affine:
             self.params = {"gamma": np.ones(shape, dtype), "beta": np.zeros(shape, dtype)}
-        self._cache: norms.NormCache | None = None
+        self._cache: norms.NormCache | kernels_cpu.FastCache | None = None
 
     def _gamma_beta(self, x: Array) -> tuple[Array, Array]:
         if self.affine:
@@ -140,7 +140,7 @@ class _AffineNorm(Module):
     def backward(self, dout: Array) -> Array:
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
-        dx, dgamma, dbeta = norms._normalize_backward(
+        dx, dgamma, dbeta = dispatch.normalize_backward(
             f"{type(self).__name__}.backward", dout, self._cache
         )
         if self.affine:
@@ -194,7 +194,7 @@ class BatchNorm(_AffineNorm):
                 x, gamma, beta, self.running_mean, self.running_var, self.eps
             )
             return out
-        out, self._cache = norms.batchnorm_forward(x, gamma, beta, self.eps)
+        out, self._cache = dispatch.batchnorm_forward(x, gamma, beta, self.eps)
         if self.training and self.track_running_stats:
             self._update_running_stats(x.size // x.shape[1])
         return out

@@ -146,13 +146,18 @@ def batchnorm_forward(
         ValueError: if ``x`` has fewer than 2 axes, ``gamma`` or ``beta`` is not
             (C,), ``eps <= 0``, or there is only one value per channel.
     """
+    _check_batchnorm_forward(x, gamma, beta, eps)
+    axes = _channel_axes(x)
+    return _normalize(x, gamma, beta, x.shape, axes, axes, eps)
+
+
+def _check_batchnorm_forward(x, gamma, beta, eps):
+    # Shared with the fast path (bn.kernels_cpu), so both raise the same errors.
     where = "batchnorm_forward"
     _checks.check_rank(where, x, 2, "(N, C) or (N, C, *)")
     _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
     _checks.check_eps(where, eps)
     _check_values_per_channel(where, x.size // max(x.shape[1], 1), x, "channel")
-    axes = _channel_axes(x)
-    return _normalize(x, gamma, beta, x.shape, axes, axes, eps)
 
 
 def batchnorm_backward(dout: Array, cache: NormCache) -> tuple[Array, Array, Array]:

@@ -1,0 +1,286 @@
+"""The fast NumPy path (bn.kernels_cpu) computes what the readable one (bn.norms) does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import random_arrays, to_numpy
+
+import bn
+from bn import kernels_cpu, norms
+
+SHAPES = [
+    (5, 3),  # the shapes of tests/test_norms.py
+    (4, 3, 6),
+    (2, 3, 4, 5),
+    (2, 3, 2, 3, 2),
+    (2, 7),  # N = 2
+    (9, 1),  # C = 1
+    (2, 1, 3, 3),
+    (1, 3, 4, 4),  # one sample, several values per channel
+    (3, 4, 1, 1),  # spatial size 1 in a 4-D array
+    (8, 5, 3, 4, 2),  # (N, C, D, H, W)
+    (3, 2, 40),  # spatial runs long enough to sum with BLAS dots (kernels_cpu._MIN_RUN)
+    (4, 3, 8, 8),
+    (256, 16),  # several samples per matrix row (kernels_cpu._Layout.group)
+    (2049, 3),  # more rows than one block of kernels_cpu._ROWS
+    (1025, 2, 3),
+]
+
+
+def assert_same(actual, expected, tol, scale=0.0):
+    """Equal up to ``tol`` relative to the largest value: max|a - e| <= tol * max|e|.
+
+    ``scale`` raises the yardstick where the values are a difference of larger terms."""
+    actual, expected = to_numpy(actual), to_numpy(expected)
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype
+    scale = max(np.abs(expected.astype(np.float64)).max(), scale)
+    assert np.abs(actual.astype(np.float64) - expected).max() <= tol * scale
+
+
+def both_paths(x, gamma, beta, dout):
+    """(readable, fast) results: out, mean, var, inv_std, x_hat, dx, dgamma, dbeta."""
+    results = []
+    for impl in (norms, kernels_cpu):
+        out, cache = impl.batchnorm_forward(x, gamma, beta)
+        grads = impl.batchnorm_backward(dout, cache)
+        results.append([out, cache.mean, cache.var, cache.inv_std, cache.x_hat, *grads])
+    return results
+
+
+def assert_paths_agree(readable, fast, tol, gamma, dout):
+    # dx is dout * gamma * inv_std minus the gradient through the statistics: with two
+    # values per channel those nearly cancel, so dx is compared on the scale of the terms.
+    terms = np.abs(to_numpy(gamma)).max() * np.abs(to_numpy(dout)).max() * readable[3].max()
+    for i, (actual, expected) in enumerate(zip(fast, readable)):
+        assert_same(actual, expected, tol, scale=terms if i == 5 else 0.0)
+
+
+def make(shape, dtype, seed=0, scale=3.0, mean=2.0):
+    x, gamma, beta, dout = random_arrays(np, shape, shape[1:2], shape[1:2], shape, seed=seed)
+    return (
+        (x * scale + mean).astype(dtype),
+        gamma.astype(dtype),
+        beta.astype(dtype),
+        dout.astype(dtype),
+    )
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_fast_equals_readable(shape, dtype, tol):
+    x, gamma, beta, dout = make(shape, dtype)
+    readable, fast = both_paths(x, gamma, beta, dout)
+    assert_paths_agree(readable, fast, tol, gamma, dout)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fast_equals_readable_when_the_mean_dwarfs_the_spread(shape):
+    """|mean| / std = 1e4 takes the shifted path (the one-pass variance would cancel)."""
+    x, gamma, beta, dout = make(shape, np.float64, seed=1, scale=1.0, mean=1e4)
+    _, cache = kernels_cpu.batchnorm_forward(x, gamma, beta)
+    first_values = x.reshape(shape[0], shape[1], -1)[0, :, 0]  # the shift norms.py uses too
+    np.testing.assert_array_equal(cache.shift, first_values)
+    readable, fast = both_paths(x, gamma, beta, dout)
+    assert_paths_agree(readable, fast, 1e-10, gamma, dout)
+
+
+def test_well_conditioned_data_take_the_one_pass_path():
+    x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=3.0)  # |mean| < 4 std
+    assert kernels_cpu.batchnorm_forward(x, gamma, beta)[1].shift is None
+    x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=5.0)  # beyond 4 std
+    assert kernels_cpu.batchnorm_forward(x, gamma, beta)[1].shift is not None
+
+
+def _views(shape, dtype, seed):
+    """Non-contiguous arrays of ``shape``: a transposed view and a strided slice."""
+    rng = np.random.default_rng(seed)
+    transposed = rng.standard_normal(shape[::-1]).astype(dtype).T  # Fortran order
+    wide = rng.standard_normal((shape[0], 2 * shape[1], *shape[2:])).astype(dtype)
+    return transposed, wide[:, ::2]  # every other channel
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (3, 2, 4, 5), (2, 3, 2, 2, 3)])
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
+def test_non_contiguous_inputs(shape, dtype, tol):
+    gamma, beta = np.linspace(0.5, 2.0, shape[1], dtype=dtype), np.ones(shape[1], dtype)
+    xs, douts = _views(shape, dtype, seed=2), _views(shape, dtype, seed=3)
+    for x, dout in zip(xs, douts[::-1]):
+        assert not x.flags.c_contiguous and not dout.flags.c_contiguous
+        readable, fast = both_paths(x, gamma, beta, dout)
+        for actual, expected in zip(fast, readable):
+            assert_same(actual, expected, tol)
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (2049, 3), (2, 3, 4, 5), (2, 3, 2, 3, 2)])
+def test_float16_accumulates_in_float32_and_returns_float16(shape):
+    """Sums of 2049 squares of about 100 would overflow float16 (max 65504)."""
+    x, gamma, beta, dout = make(shape, np.float16, scale=4.0, mean=100.0)
+    readable, fast = both_paths(x, gamma, beta, dout)
+    out, mean, var, inv_std, x_hat, dx, dgamma, dbeta = fast
+    assert (out.dtype, dx.dtype, dgamma.dtype, dbeta.dtype) == (np.float16,) * 4
+    assert mean.dtype == var.dtype == inv_std.dtype == x_hat.dtype == np.float32
+    for actual, expected in zip(fast, readable):
+        assert_same(actual, expected, 2e-3)  # a float16 rounding of the same float32 numbers
+
+
+def test_float16_is_summed_in_float32():
+    x = (np.random.default_rng(5).standard_normal((2049, 3)) * 8).astype(np.float16)
+    ones, zeros = np.ones(3, np.float16), np.zeros(3, np.float16)
+    _, cache = kernels_cpu.batchnorm_forward(x, ones, zeros)
+    assert cache.shift is None  # float16 sums of squares (about 1.3e5) would overflow: inf
+    var = x.astype(np.float64).var(axis=0).astype(np.float32)
+    assert_same(cache.var.ravel(), var, 1e-5)
+
+
+def test_parameters_of_another_dtype_than_x():
+    x, _, _, dout = make((6, 4, 3), np.float32)
+    gamma, beta = np.linspace(0.5, 2.0, 4), np.linspace(-1.0, 1.0, 4)  # float64
+    readable, fast = both_paths(x, gamma, beta, dout)
+    for actual, expected in zip(fast, readable):
+        assert_same(actual, expected, 1e-5)
+    assert fast[6].dtype == fast[7].dtype == np.float64  # dgamma, dbeta follow gamma
+
+
+def test_long_batches_are_summed_in_blocks():
+    """In float32, one sum over 2**17 rows loses about 1e-5; blocks of rows added in
+    float64 keep the statistics to about 1e-7 of the float64 answer."""
+    x = np.random.default_rng(4).standard_normal((2**17 + 1, 2)).astype(np.float32) + 3
+    _, cache = kernels_cpu.batchnorm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32))
+    x64 = x.astype(np.float64)
+    assert_same(cache.mean.ravel().astype(np.float64), x64.mean(axis=0), 1e-6)
+    assert_same(cache.var.ravel().astype(np.float64), x64.var(axis=0), 1e-6)
+
+
+def test_a_constant_channel_gives_zero_variance_and_beta():
+    x, gamma, beta, dout = make((6, 3, 2), np.float32)
+    x[:, 1] = np.float32(0.1)  # not a power of two: sums of it round
+    readable, fast = both_paths(x, gamma, beta, dout)
+    out, _, var, _, x_hat, *_ = fast
+    assert var.ravel()[1] == 0.0 and (x_hat[:, 1] == 0).all()
+    assert (out[:, 1] == beta[1]).all()
+    for actual, expected in zip(fast, readable):
+        assert_same(actual, expected, 1e-5)
+
+
+@pytest.mark.parametrize("shape", [(65536, 4), (4096, 4, 4, 4), (256, 4, 16, 16)])
+def test_float32_large_mean_on_a_big_batch_is_stable(shape):
+    x, ones, zeros, expected, mean, var = _large_mean_case(shape)
+    out, cache = kernels_cpu.batchnorm_forward(x, ones, zeros)
+    assert cache.shift is not None
+    assert np.abs(out - expected).max() < 5e-3
+    assert np.abs(cache.mean.ravel() - mean.ravel()).max() < 1e-3
+    assert np.abs(cache.var.ravel() - var.ravel()).max() < 1e-3
+
+
+@pytest.mark.parametrize("shape", [(65536, 4), (4096, 4, 4, 4), (256, 4, 16, 16)])
+def test_without_the_shift_the_large_mean_case_fails(monkeypatch, shape):
+    """The test above can fail: the one-pass variance alone is far off."""
+    monkeypatch.setattr(kernels_cpu, "_MAX_SHIFTS", 0)
+    x, ones, zeros, expected, _, _ = _large_mean_case(shape)
+    out, _ = kernels_cpu.batchnorm_forward(x, ones, zeros)
+    assert not np.abs(out - expected).max() < 5e-3
+
+
+def _large_mean_case(shape):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) + 1e4).astype(np.float32)
+    x64 = x.astype(np.float64)  # the float64 answer for the very same float32 numbers
+    axes = (0, *range(2, len(shape)))
+    mean, var = x64.mean(axis=axes, keepdims=True), x64.var(axis=axes, keepdims=True)
+    expected = (x64 - mean) / np.sqrt(var + 1e-5)
+    return x, np.ones(4, np.float32), np.zeros(4, np.float32), expected, mean, var
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("mean", [0.0, 1e4])  # the one-pass and the shifted path
+def test_inputs_and_cache_are_not_modified(dtype, mean):
+    x, gamma, beta, dout = make((4, 3, 5), dtype, mean=mean)
+    _, cache = kernels_cpu.batchnorm_forward(x, gamma, beta)
+    arrays = [x, gamma, beta, dout, *(a for a in cache if isinstance(a, np.ndarray))]
+    copies = [a.copy() for a in arrays]
+    kernels_cpu.batchnorm_backward(dout, cache)
+    kernels_cpu.batchnorm_backward(dout.T.T[:, :, ::-1], cache)  # a non-contiguous dout
+    _ = cache.x_hat
+    for before, after in zip(copies, arrays):
+        assert (before == after).all()
+
+
+def _bad_calls(impl):
+    x, c3 = np.ones((4, 3)), np.ones(3)
+    cache = impl.batchnorm_forward(x, c3, c3)[1]
+    return [
+        lambda: impl.batchnorm_forward(np.ones(5), c3, c3),
+        lambda: impl.batchnorm_forward([[1.0, 2.0]], c3, c3),
+        lambda: impl.batchnorm_forward(x, np.ones(4), c3),
+        lambda: impl.batchnorm_forward(x, c3, np.ones((3, 1))),
+        lambda: impl.batchnorm_forward(np.ones((4, 3), int), c3, c3),
+        lambda: impl.batchnorm_forward(x, np.ones(3, bool), c3),
+        lambda: impl.batchnorm_forward(x, c3, c3, eps=0.0),
+        lambda: impl.batchnorm_forward(x, c3, c3, eps="1e-5"),
+        lambda: impl.batchnorm_forward(np.ones((1, 3)), c3, c3),
+        lambda: impl.batchnorm_forward(np.ones((1, 3, 1, 1)), c3, c3),
+        lambda: impl.batchnorm_forward(np.ones((0, 3, 2)), c3, c3),
+        lambda: impl.batchnorm_backward(np.ones((4, 2)), cache),
+        lambda: impl.batchnorm_backward(np.ones((4, 3), int), cache),
+        lambda: impl.batchnorm_backward([[1.0] * 3] * 4, cache),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_calls(norms))))
+def test_errors_are_those_of_the_readable_path(case):
+    errors = []
+    for impl in (norms, kernels_cpu):
+        with pytest.raises((TypeError, ValueError)) as info:
+            _bad_calls(impl)[case]()
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+
+
+def test_public_functions_choose_the_fast_path_for_numpy_only(xp):
+    x, gamma, beta, dout = random_arrays(xp, (4, 3, 2), (3,), (3,), (4, 3, 2))
+    _, cache = bn.batchnorm_forward(x, gamma, beta)
+    expected = kernels_cpu.FastCache if xp is np else norms.NormCache
+    assert type(cache) is expected
+    _, readable_cache = bn.norms.batchnorm_forward(x, gamma, beta)
+    assert type(readable_cache) is norms.NormCache
+    for a, b in zip(
+        bn.batchnorm_backward(dout, cache), bn.batchnorm_backward(dout, readable_cache)
+    ):
+        assert_same(a, b, 1e-10)  # the backward pass follows the cache
+
+
+def test_array_subclasses_take_the_readable_path():
+    class Tagged(np.ndarray):
+        pass
+
+    x, gamma, beta, _ = make((6, 3), np.float64)
+    out, cache = bn.batchnorm_forward(x.view(Tagged), gamma, beta)
+    assert type(cache) is norms.NormCache
+    assert_same(np.asarray(out), norms.batchnorm_forward(x, gamma, beta)[0], 1e-12)
+
+
+@pytest.mark.parametrize("shape", [(8, 3), (4, 3, 2, 2)])
+def test_batchnorm_layer_takes_the_fast_path(shape):
+    x, gamma, beta, dout = make(shape, np.float32, scale=2.0, mean=1.0)
+    layer = bn.BatchNorm(3)
+    layer.params = {"gamma": gamma, "beta": beta}
+    out = layer.forward(x)
+    assert isinstance(layer._cache, kernels_cpu.FastCache)
+    dx = layer.backward(dout)
+    expected_out, cache = norms.batchnorm_forward(x, gamma, beta)
+    expected_dx, dgamma, dbeta = norms.batchnorm_backward(dout, cache)
+    m = x.size // 3
+    running_var = 0.9 + 0.1 * cache.var.ravel() * m / (m - 1)
+    for actual, expected in [
+        (out, expected_out),
+        (dx, expected_dx),
+        (layer.grads["gamma"], dgamma),
+        (layer.grads["beta"], dbeta),
+        (layer.running_mean, (0.1 * cache.mean.ravel()).astype(np.float32)),
+        (layer.running_var, running_var.astype(np.float32)),
+    ]:
+        assert_same(actual, expected, 1e-5)
+    with pytest.raises(ValueError, match=r"BatchNorm.backward: expected dout of shape x.shape"):
+        layer.backward(dout[:1])
