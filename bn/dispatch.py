@@ -29,31 +29,18 @@ def _all_numpy(*arrays: object) -> bool:
 def batchnorm_forward(
     x: Array, gamma: Array, beta: Array, eps: float = 1e-5
 ) -> tuple[Array, norms.NormCache | kernels_cpu.FastCache]:
-    """Batch normalization with batch statistics (training mode).
-
-    Each channel (axis 1) is standardized with the mean and the biased variance of its
-    values over the batch and every spatial position, then scaled by ``gamma`` and
-    shifted by ``beta`` (the 2015 paper's Algorithm 1). NumPy arrays take the fast path
-    of :mod:`bn.kernels_cpu`; :func:`bn.norms.batchnorm_forward` is the readable one.
-
-    Args:
-        x: input of shape ``(N, C)`` or ``(N, C, *)``, e.g. ``(N, C, L)``, ``(N, C, H, W)``.
-        gamma: scale, shape (C,).
-        beta: shift, shape (C,).
-        eps: added to the variance before the square root; must be > 0.
-
-    Returns:
-        ``(out, cache)``: ``out = gamma * x_hat + beta`` has the shape and dtype of ``x``;
-        ``cache`` is the input to :func:`batchnorm_backward`, and its ``mean`` and ``var``
-        are the batch statistics a layer folds into its running averages.
-
-    Raises:
-        TypeError: if an input is not a floating-point array, or NumPy and CuPy mix.
-        ValueError: if ``x`` has fewer than 2 axes, ``gamma`` or ``beta`` is not
-            (C,), ``eps <= 0``, or there is only one value per channel.
-    """
+    """Batch normalization with batch statistics; see the note for the implementation."""
     impl = kernels_cpu if _all_numpy(x, gamma, beta) else norms
     return impl.batchnorm_forward(x, gamma, beta, eps)
+
+
+# Arguments, results and errors are the readable function's; only the implementation
+# differs, so its documentation is shared rather than copied.
+batchnorm_forward.__doc__ = (norms.batchnorm_forward.__doc__ or "") + (  # None under -OO
+    "\n    Note:\n"
+    "        NumPy arrays take the fast path of :mod:`bn.kernels_cpu`;\n"
+    "        :func:`bn.norms.batchnorm_forward` is the readable one.\n    "
+)
 
 
 def batchnorm_backward(
