@@ -1,4 +1,4 @@
-"""Time batch norm: readable vs fast path vs PyTorch vs the copy floor. ``python -m bn.bench``.
+"""Time batch norm: readable vs fast paths vs PyTorch vs the copy floor. ``python -m bn.bench``.
 
 For each shape it times, in one process and interleaved round by round (so that a busy
 machine slows every candidate alike; the readable path in rounds of its own, see
@@ -6,8 +6,11 @@ machine slows every candidate alike; the readable path in rounds of its own, see
 of the same function, of:
 
 - ``readable``: :func:`bn.norms.batchnorm_forward` (and ``_backward``), the book's code;
-- ``fast``: the implementation ``bn.batchnorm_forward`` picks (:mod:`bn.kernels_cpu` for
-  NumPy arrays);
+- ``fast``: the implementation ``bn.batchnorm_forward`` picks for NumPy arrays
+  (:func:`bn.dispatch.cpu_kernels`: :mod:`bn.kernels_numba` where Numba is installed,
+  :mod:`bn.kernels_cpu` otherwise), or the readable path on CuPy arrays;
+- ``numpy``: :mod:`bn.kernels_cpu`, the fast path in NumPy alone, when ``fast`` is not it
+  (on the CPU only);
 - ``torch``: ``torch.nn.functional.batch_norm(x, None, None, weight, bias, training=True)``
   and its backward through autograd, if PyTorch is installed (otherwise a note);
 - ``floor``: ``np.copyto`` streaming as many bytes as the pass must move. The forward pass
@@ -15,7 +18,7 @@ of the same function, of:
   writes dx (five arrays in all: 2.5 copies, timed as one copy scaled by 2.5).
 
 Ratios: fast/torch (< 1: faster than PyTorch), fast/floor (how many copies' time the pass
-takes) and readable/fast (the speed-up). ``--threads`` (default 1) sets the BLAS and
+takes), readable/fast (the speed-up), and numpy/torch and numpy/floor for NumPy alone. ``--threads`` (default 1) sets the BLAS and
 OpenMP thread counts, which NumPy reads when it is first imported, so the process
 starts itself again with them set; PyTorch gets ``torch.set_num_threads``.
 
@@ -35,12 +38,12 @@ import time
 
 import numpy as np
 
-from . import dispatch, norms
+from . import dispatch, kernels_cpu, norms
 from .backend import to_device
 
 DEFAULT_SHAPES = ((64, 64, 28, 28), (256, 1024), (32, 128, 14, 14))
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-CANDIDATES = ("readable", "fast", "torch", "floor")
+CANDIDATES = ("readable", "numpy", "fast", "torch", "floor")
 FLOOR_COPIES = {"forward": 1.0, "forward+backward": 2.5}  # copies of x each pass moves
 
 
@@ -167,6 +170,8 @@ def measure(shape, dtype, repeat, device="cpu", torch=None):
         "fast": _bn_passes(x, gamma, beta, dout, dispatch),
         "floor": (lambda: xp.copyto(copy_of_x, x),) * 2,
     }
+    if device == "cpu" and dispatch.cpu_kernels() is not kernels_cpu:
+        candidates["numpy"] = _bn_passes(x, gamma, beta, dout, kernels_cpu)
     if torch is not None:
         candidates["torch"] = _torch_passes(torch, x, gamma, beta, dout, device)
     passes = {
@@ -176,10 +181,13 @@ def measure(shape, dtype, repeat, device="cpu", torch=None):
     rows = []
     for p, times in ms.items():
         times["floor"] *= FLOOR_COPIES[p]
+        has_torch, has_numpy = "torch" in times, "numpy" in times
         ratios = {
-            "fast/torch": times["fast"] / times["torch"] if "torch" in times else None,
+            "fast/torch": times["fast"] / times["torch"] if has_torch else None,
             "fast/floor": times["fast"] / times["floor"],
             "readable/fast": times["readable"] / times["fast"],
+            "numpy/torch": times["numpy"] / times["torch"] if has_numpy and has_torch else None,
+            "numpy/floor": times["numpy"] / times["floor"] if has_numpy else None,
         }
         rows.append({"shape": list(shape), "pass": p, "ms": times, "ratios": ratios})
     return rows
@@ -205,14 +213,7 @@ def _gpu_clock(fn) -> float:
 
 def format_table(rows: list[dict]) -> str:
     """The results as a fixed-width text table."""
-    head = (
-        "shape",
-        "pass",
-        *(f"{c} ms" for c in CANDIDATES),
-        "fast/torch",
-        "fast/floor",
-        "readable/fast",
-    )
+    head = ("shape", "pass", *(f"{c} ms" for c in CANDIDATES), *rows[0]["ratios"])
     lines = [head]
     for row in rows:
         ms = [f"{row['ms'][c]:.3f}" if c in row["ms"] else "-" for c in CANDIDATES]
@@ -220,6 +221,18 @@ def format_table(rows: list[dict]) -> str:
         lines.append(("x".join(map(str, row["shape"])), row["pass"], *ms, *ratios))
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(line, widths)) for line in lines)
+
+
+def fast_path_name(device: str = "cpu") -> str:
+    """What ``fast`` is on ``device``: a module name, with Numba's version for kernels_numba."""
+    if device != "cpu":
+        return "bn.norms"
+    module = dispatch.cpu_kernels()
+    if module is kernels_cpu:
+        return module.__name__
+    import numba
+
+    return f"{module.__name__} (Numba {numba.__version__})"
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -259,12 +272,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bn.bench: {err}; nothing was measured", file=sys.stderr)
         return 1
     print(f"{args.device}, {args.dtype}, {args.threads} thread(s), median of {args.repeat} calls")
+    print(f"fast = {fast_path_name(args.device)}")
     print(format_table(rows))
     if torch is None:
         print("PyTorch is not installed (or has no CUDA here): its column is skipped.")
     if args.json:
         info = {"device": args.device, "dtype": args.dtype, "threads": args.threads}
         info |= {"repeat": args.repeat, "numpy": np.__version__}
+        info["fast"] = fast_path_name(args.device)
         info["torch"] = None if torch is None else torch.__version__
         with open(args.json, "w") as f:
             json.dump({**info, "results": rows}, f, indent=1)

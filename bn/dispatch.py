@@ -3,22 +3,38 @@
 ``bn.batchnorm_forward``, ``bn.batchnorm_backward`` and the layers call these functions;
 nothing else in the library chooses. The choice:
 
-- NumPy arrays go to :mod:`bn.kernels_cpu` (BLAS sums, fewer passes over memory), when
-  x, gamma and beta all are;
+- NumPy arrays go to :mod:`bn.kernels_numba` (fused loops compiled by Numba) when Numba
+  can be imported, and to :mod:`bn.kernels_cpu` (NumPy only: BLAS sums, fewer passes
+  over memory) otherwise, when x, gamma and beta all are NumPy arrays;
 - anything else (CuPy arrays) goes to the readable :mod:`bn.norms`, which also raises
   the errors for bad input that is not NumPy;
 - a backward pass goes to the implementation whose forward pass built the cache.
 
 The readable functions stay importable as ``bn.norms.batchnorm_forward`` and
-``bn.norms.batchnorm_backward``, so the book can show and time both.
+``bn.norms.batchnorm_backward``, and each fast module can be called directly, so the
+book can show and time all three.
 """
 
 from __future__ import annotations
+
+import functools
+from types import ModuleType
 
 import numpy as np
 
 from . import kernels_cpu, norms
 from .backend import Array
+
+
+@functools.cache
+def cpu_kernels() -> ModuleType:
+    """The module NumPy arrays go to: :mod:`bn.kernels_numba` if Numba imports, else
+    :mod:`bn.kernels_cpu`. Looked up on first use, so ``import bn`` stays quick."""
+    try:
+        from . import kernels_numba
+    except ImportError:  # Numba is not installed, or does not support this NumPy
+        return kernels_cpu
+    return kernels_numba
 
 
 def _all_numpy(*arrays: object) -> bool:
@@ -30,7 +46,7 @@ def batchnorm_forward(
     x: Array, gamma: Array, beta: Array, eps: float = 1e-5
 ) -> tuple[Array, norms.NormCache | kernels_cpu.FastCache]:
     """Batch normalization with batch statistics; see the note for the implementation."""
-    impl = kernels_cpu if _all_numpy(x, gamma, beta) else norms
+    impl = cpu_kernels() if _all_numpy(x, gamma, beta) else norms
     return impl.batchnorm_forward(x, gamma, beta, eps)
 
 
@@ -38,7 +54,8 @@ def batchnorm_forward(
 # differs, so its documentation is shared rather than copied.
 batchnorm_forward.__doc__ = (norms.batchnorm_forward.__doc__ or "") + (  # None under -OO
     "\n    Note:\n"
-    "        NumPy arrays take the fast path of :mod:`bn.kernels_cpu`;\n"
+    "        NumPy arrays take a fast path: :mod:`bn.kernels_numba` where Numba is\n"
+    "        installed, :mod:`bn.kernels_cpu` otherwise (:func:`bn.dispatch.cpu_kernels`).\n"
     "        :func:`bn.norms.batchnorm_forward` is the readable one.\n    "
 )
 
@@ -59,6 +76,9 @@ def normalize_backward(
     where: str, dout: Array, cache: norms.NormCache | kernels_cpu.FastCache
 ) -> tuple[Array, Array, Array]:
     """Backward pass for any norm's cache; ``where`` names the caller in error messages."""
-    if isinstance(cache, kernels_cpu.FastCache):
-        return kernels_cpu.normalize_backward(where, dout, cache)
-    return norms._normalize_backward(where, dout, cache)
+    if not isinstance(cache, kernels_cpu.FastCache):
+        return norms._normalize_backward(where, dout, cache)
+    fused = cpu_kernels()  # a FusedCache exists only if this is bn.kernels_numba
+    if fused is not kernels_cpu and isinstance(cache, fused.FusedCache):
+        return fused.normalize_backward(where, dout, cache)
+    return kernels_cpu.normalize_backward(where, dout, cache)

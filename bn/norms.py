@@ -152,7 +152,7 @@ def batchnorm_forward(
 
 
 def _check_batchnorm_forward(x, gamma, beta, eps):
-    # Shared with the fast path (bn.kernels_cpu), so both raise the same errors.
+    # Shared with the fast paths (bn.kernels_cpu, bn.kernels_numba): the same errors.
     where = "batchnorm_forward"
     _checks.check_rank(where, x, 2, "(N, C) or (N, C, *)")
     _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")

@@ -42,13 +42,20 @@ def test_bench_writes_times_and_ratios(tmp_path):
         ([6, 5], "forward"),
         ([6, 5], "forward+backward"),
     ]
+    # "numpy" (bn.kernels_cpu) is timed apart from "fast" only when fast is the fused path.
+    fused = result["fast"].startswith("bn.kernels_numba (Numba ")
+    assert fused or result["fast"] == "bn.kernels_cpu"
+    assert f"fast = {result['fast']}" in done.stdout
     for row in rows:
         expected = {"readable", "fast", "floor"} | ({"torch"} if result["torch"] else set())
-        assert set(row["ms"]) == expected
+        assert set(row["ms"]) == expected | ({"numpy"} if fused else set())
         assert all(math.isfinite(t) and t > 0 for t in row["ms"].values())
         ratios = row["ratios"]
-        assert set(ratios) == {"fast/torch", "fast/floor", "readable/fast"}
+        numpy_ratios = {"numpy/torch", "numpy/floor"}
+        assert set(ratios) == {"fast/torch", "fast/floor", "readable/fast"} | numpy_ratios
         assert (ratios["fast/torch"] is None) == (result["torch"] is None)
+        assert (ratios["numpy/floor"] is None) == (not fused)
+        assert (ratios["numpy/torch"] is None) == (not fused or result["torch"] is None)
         for value in ratios.values():
             assert value is None or (math.isfinite(value) and value > 0)
 

@@ -1,13 +1,31 @@
-"""The fast NumPy path (bn.kernels_cpu) computes what the readable one (bn.norms) does."""
+"""The fast CPU paths compute what the readable one (bn.norms) does.
+
+Tests that take the ``fast_path`` fixture run once for :mod:`bn.kernels_cpu` (NumPy only) and
+once for :mod:`bn.kernels_numba` (fused loops) where Numba is installed; the others test
+what is particular to :mod:`bn.kernels_cpu`.
+"""
 
 from __future__ import annotations
+
+import importlib.util
+import sys
 
 import numpy as np
 import pytest
 from conftest import random_arrays, to_numpy
 
 import bn
-from bn import kernels_cpu, norms
+from bn import dispatch, kernels_cpu, norms
+
+FAST_PATHS = ["kernels_cpu", "kernels_numba"]
+
+
+@pytest.fixture(params=FAST_PATHS)
+def fast_path(request):
+    if request.param == "kernels_numba" and importlib.util.find_spec("numba") is None:
+        pytest.skip("Numba is not installed")
+    return importlib.import_module(f"bn.{request.param}")
+
 
 SHAPES = [
     (5, 3),  # the shapes of tests/test_norms.py
@@ -39,10 +57,10 @@ def assert_same(actual, expected, tol, scale=0.0):
     assert np.abs(actual.astype(np.float64) - expected).max() <= tol * scale
 
 
-def both_paths(x, gamma, beta, dout):
+def both_paths(x, gamma, beta, dout, fast=kernels_cpu):
     """(readable, fast) results: out, mean, var, inv_std, x_hat, dx, dgamma, dbeta."""
     results = []
-    for impl in (norms, kernels_cpu):
+    for impl in (norms, fast):
         out, cache = impl.batchnorm_forward(x, gamma, beta)
         grads = impl.batchnorm_backward(dout, cache)
         results.append([out, cache.mean, cache.var, cache.inv_std, cache.x_hat, *grads])
@@ -69,20 +87,20 @@ def make(shape, dtype, seed=0, scale=3.0, mean=2.0):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
-def test_fast_equals_readable(shape, dtype, tol):
+def test_fast_equals_readable(shape, dtype, tol, fast_path):
     x, gamma, beta, dout = make(shape, dtype)
-    readable, fast = both_paths(x, gamma, beta, dout)
+    readable, fast = both_paths(x, gamma, beta, dout, fast_path)
     assert_paths_agree(readable, fast, tol, gamma, dout)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_fast_equals_readable_when_the_mean_dwarfs_the_spread(shape):
+def test_fast_equals_readable_when_the_mean_dwarfs_the_spread(shape, fast_path):
     """|mean| / std = 1e4 takes the shifted path (the one-pass variance would cancel)."""
     x, gamma, beta, dout = make(shape, np.float64, seed=1, scale=1.0, mean=1e4)
-    _, cache = kernels_cpu.batchnorm_forward(x, gamma, beta)
+    _, cache = fast_path.batchnorm_forward(x, gamma, beta)
     first_values = x.reshape(shape[0], shape[1], -1)[0, :, 0]  # the shift norms.py uses too
     np.testing.assert_array_equal(cache.shift, first_values)
-    readable, fast = both_paths(x, gamma, beta, dout)
+    readable, fast = both_paths(x, gamma, beta, dout, fast_path)
     assert_paths_agree(readable, fast, 1e-10, gamma, dout)
 
 
@@ -103,21 +121,21 @@ def _views(shape, dtype, seed):
 
 @pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5), (3, 2, 4, 5), (2, 3, 2, 2, 3)])
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-10), (np.float32, 1e-5)])
-def test_non_contiguous_inputs(shape, dtype, tol):
+def test_non_contiguous_inputs(shape, dtype, tol, fast_path):
     gamma, beta = np.linspace(0.5, 2.0, shape[1], dtype=dtype), np.ones(shape[1], dtype)
     xs, douts = _views(shape, dtype, seed=2), _views(shape, dtype, seed=3)
     for x, dout in zip(xs, douts[::-1]):
         assert not x.flags.c_contiguous and not dout.flags.c_contiguous
-        readable, fast = both_paths(x, gamma, beta, dout)
+        readable, fast = both_paths(x, gamma, beta, dout, fast_path)
         for actual, expected in zip(fast, readable):
             assert_same(actual, expected, tol)
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (2049, 3), (2, 3, 4, 5), (2, 3, 2, 3, 2)])
-def test_float16_accumulates_in_float32_and_returns_float16(shape):
+def test_float16_accumulates_in_float32_and_returns_float16(shape, fast_path):
     """Sums of 2049 squares of about 100 would overflow float16 (max 65504)."""
     x, gamma, beta, dout = make(shape, np.float16, scale=4.0, mean=100.0)
-    readable, fast = both_paths(x, gamma, beta, dout)
+    readable, fast = both_paths(x, gamma, beta, dout, fast_path)
     out, mean, var, inv_std, x_hat, dx, dgamma, dbeta = fast
     assert (out.dtype, dx.dtype, dgamma.dtype, dbeta.dtype) == (np.float16,) * 4
     assert mean.dtype == var.dtype == inv_std.dtype == x_hat.dtype == np.float32
@@ -134,10 +152,10 @@ def test_float16_is_summed_in_float32():
     assert_same(cache.var.ravel(), var, 1e-5)
 
 
-def test_parameters_of_another_dtype_than_x():
+def test_parameters_of_another_dtype_than_x(fast_path):
     x, _, _, dout = make((6, 4, 3), np.float32)
     gamma, beta = np.linspace(0.5, 2.0, 4), np.linspace(-1.0, 1.0, 4)  # float64
-    readable, fast = both_paths(x, gamma, beta, dout)
+    readable, fast = both_paths(x, gamma, beta, dout, fast_path)
     for actual, expected in zip(fast, readable):
         assert_same(actual, expected, 1e-5)
     assert fast[6].dtype == fast[7].dtype == np.float64  # dgamma, dbeta follow gamma
@@ -153,10 +171,10 @@ def test_long_batches_are_summed_in_blocks():
     assert_same(cache.var.ravel().astype(np.float64), x64.var(axis=0), 1e-6)
 
 
-def test_a_constant_channel_gives_zero_variance_and_beta():
+def test_a_constant_channel_gives_zero_variance_and_beta(fast_path):
     x, gamma, beta, dout = make((6, 3, 2), np.float32)
     x[:, 1] = np.float32(0.1)  # not a power of two: sums of it round
-    readable, fast = both_paths(x, gamma, beta, dout)
+    readable, fast = both_paths(x, gamma, beta, dout, fast_path)
     out, _, var, _, x_hat, *_ = fast
     assert var.ravel()[1] == 0.0 and (x_hat[:, 1] == 0).all()
     assert (out[:, 1] == beta[1]).all()
@@ -165,9 +183,9 @@ def test_a_constant_channel_gives_zero_variance_and_beta():
 
 
 @pytest.mark.parametrize("shape", [(65536, 4), (4096, 4, 4, 4), (256, 4, 16, 16)])
-def test_float32_large_mean_on_a_big_batch_is_stable(shape):
+def test_float32_large_mean_on_a_big_batch_is_stable(shape, fast_path):
     x, ones, zeros, expected, mean, var = _large_mean_case(shape)
-    out, cache = kernels_cpu.batchnorm_forward(x, ones, zeros)
+    out, cache = fast_path.batchnorm_forward(x, ones, zeros)
     assert cache.shift is not None
     assert np.abs(out - expected).max() < 5e-3
     assert np.abs(cache.mean.ravel() - mean.ravel()).max() < 1e-3
@@ -195,13 +213,13 @@ def _large_mean_case(shape):
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
 @pytest.mark.parametrize("mean", [0.0, 1e4])  # the one-pass and the shifted path
-def test_inputs_and_cache_are_not_modified(dtype, mean):
+def test_inputs_and_cache_are_not_modified(dtype, mean, fast_path):
     x, gamma, beta, dout = make((4, 3, 5), dtype, mean=mean)
-    _, cache = kernels_cpu.batchnorm_forward(x, gamma, beta)
+    _, cache = fast_path.batchnorm_forward(x, gamma, beta)
     arrays = [x, gamma, beta, dout, *(a for a in cache if isinstance(a, np.ndarray))]
     copies = [a.copy() for a in arrays]
-    kernels_cpu.batchnorm_backward(dout, cache)
-    kernels_cpu.batchnorm_backward(dout.T.T[:, :, ::-1], cache)  # a non-contiguous dout
+    fast_path.batchnorm_backward(dout, cache)
+    fast_path.batchnorm_backward(dout.T.T[:, :, ::-1], cache)  # a non-contiguous dout
     _ = cache.x_hat
     for before, after in zip(copies, arrays):
         assert (before == after).all()
@@ -229,9 +247,9 @@ def _bad_calls(impl):
 
 
 @pytest.mark.parametrize("case", range(len(_bad_calls(norms))))
-def test_errors_are_those_of_the_readable_path(case):
+def test_errors_are_those_of_the_readable_path(case, fast_path):
     errors = []
-    for impl in (norms, kernels_cpu):
+    for impl in (norms, fast_path):
         with pytest.raises((TypeError, ValueError)) as info:
             _bad_calls(impl)[case]()
         errors.append((type(info.value), str(info.value)))
@@ -241,7 +259,11 @@ def test_errors_are_those_of_the_readable_path(case):
 def test_public_functions_choose_the_fast_path_for_numpy_only(xp):
     x, gamma, beta, dout = random_arrays(xp, (4, 3, 2), (3,), (3,), (4, 3, 2))
     _, cache = bn.batchnorm_forward(x, gamma, beta)
-    expected = kernels_cpu.FastCache if xp is np else norms.NormCache
+    if xp is np:  # bn.kernels_numba where Numba is installed, else bn.kernels_cpu
+        fast = dispatch.cpu_kernels()
+        expected = fast.FusedCache if fast.__name__ == "bn.kernels_numba" else fast.FastCache
+    else:
+        expected = norms.NormCache
     assert type(cache) is expected
     _, readable_cache = bn.norms.batchnorm_forward(x, gamma, beta)
     assert type(readable_cache) is norms.NormCache
@@ -284,3 +306,29 @@ def test_batchnorm_layer_takes_the_fast_path(shape):
         assert_same(actual, expected, 1e-5)
     with pytest.raises(ValueError, match=r"BatchNorm.backward: expected dout of shape x.shape"):
         layer.backward(dout[:1])
+
+
+def test_without_numba_numpy_arrays_take_kernels_cpu(monkeypatch):
+    """Numba is optional: if it cannot be imported, bn.kernels_cpu serves NumPy arrays."""
+    monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` raise ImportError
+    monkeypatch.delitem(sys.modules, "bn.kernels_numba", raising=False)
+    monkeypatch.delattr(bn, "kernels_numba", raising=False)
+    dispatch.cpu_kernels.cache_clear()
+    try:
+        assert dispatch.cpu_kernels() is kernels_cpu
+        x, gamma, beta, dout = make((6, 3, 2), np.float32)
+        out, cache = bn.batchnorm_forward(x, gamma, beta)
+        assert type(cache) is kernels_cpu.FastCache
+        readable, _ = both_paths(x, gamma, beta, dout)
+        assert_same(out, readable[0], 1e-5)
+        assert_same(bn.batchnorm_backward(dout, cache)[0], readable[5], 1e-5)
+    finally:
+        dispatch.cpu_kernels.cache_clear()
+
+
+def test_a_cache_goes_back_to_the_module_that_built_it(fast_path):
+    x, gamma, beta, dout = make((6, 3, 2), np.float64)
+    _, cache = fast_path.batchnorm_forward(x, gamma, beta)
+    expected = fast_path.batchnorm_backward(dout, cache)
+    for a, b in zip(bn.batchnorm_backward(dout, cache), expected):
+        np.testing.assert_array_equal(a, b)
