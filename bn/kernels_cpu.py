@@ -15,8 +15,8 @@ the number of times whole arrays stream through memory. What this module does ab
    run (``vecdot``) sum the runs; otherwise ``ones @ x`` (a gemv) and
    ``einsum("nf,nf->f")`` sum down the columns. The partial sums are added in float64.
 3. One pass for the statistics: the sums of x and x * x give var = E[x^2] - mean^2. That
-   formula cancels catastrophically when |mean| >> std, so it is kept only where the sums
-   themselves show |mean| <= 4 std, and then loses a few bits at most. Otherwise x is
+   formula cancels catastrophically when ``|mean| >> std``, so it is kept only where the sums
+   themselves show ``|mean| <= 4 * std``, and then loses a few bits at most. Otherwise x is
    shifted by its first value per channel, as in ``norms._normalize``, and summed again.
 4. Two ufuncs for the output: out = x * scale + offset, the second in place.
 5. No x_hat in the cache: it keeps x (a reference, like PyTorch's saved tensors) and a
