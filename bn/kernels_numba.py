@@ -56,10 +56,11 @@ class FusedCache(kernels_cpu.FastCache):
 
 @_jit
 def _per_column(per_channel, l, dtype):
-    """(C * L,) array: each channel's value repeated L times."""
+    """(C * L,) array: each channel's value repeated L times (no division in the loop)."""
     out = np.empty(per_channel.size * l, dtype)
-    for j in range(out.size):
-        out[j] = per_channel[j // l]
+    for j in range(per_channel.size):
+        for t in range(l):
+            out[j * l + t] = per_channel[j]
     return out
 
 
@@ -67,9 +68,10 @@ def _per_column(per_channel, l, dtype):
 def _fold_columns(column_sums, c, l):
     """(2, C * L) sums by column -> (2, C) sums by channel."""
     sums = np.zeros((2, c))
-    for j in range(c * l):
-        sums[0, j // l] += column_sums[0, j]
-        sums[1, j // l] += column_sums[1, j]
+    for j in range(c):
+        for t in range(l):
+            sums[0, j] += column_sums[0, j * l + t]
+            sums[1, j] += column_sums[1, j * l + t]
     return sums
 
 
