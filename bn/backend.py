@@ -34,6 +34,8 @@ def get_array_module(*arrays: object) -> ModuleType:
         TypeError: if NumPy and CuPy arrays are mixed. CuPy would otherwise copy
             data between devices behind your back, or fail deep inside a kernel.
     """
+    if "cupy" not in sys.modules:  # then no CuPy array can exist: the common case, quickly
+        return np
     arrays = tuple(a for a in arrays if not isinstance(a, (type(None), int, float, np.generic)))
     on_gpu = [_is_cupy_array(a) for a in arrays]
     if not any(on_gpu):
