@@ -9,10 +9,12 @@ A loop compiled by Numba does the work of several ufuncs per value it loads:
 - backward: one pass reads ``dout`` and x and sums ``dout`` and ``dout * (x - shift)``,
   then one pass reads them again and writes dx.
 
-That is the copy floor plus one read of x (and of dout). The sums are taken in float64,
-after subtracting the first value of each channel (``shift``): the one-pass variance
-``E[d^2] - E[d]^2`` of ``d = x - shift`` then loses far less than float32 rounding
-(the chapters "Numerical stability" and "Making it fast on the CPU" give the bound).
+That is the copy floor plus one read of x (and of dout). Where each channel's values
+form long runs (feature maps), the loops finish one channel before the next, so that the
+second read finds the channel in the processor's cache when it fits there. The sums are
+taken in float64, after subtracting the first value of each channel (``shift``): the
+one-pass variance ``E[d^2] - E[d]^2`` of ``d = x - shift`` then loses far less than
+float32 rounding (the chapter "Making it fast on the CPU" gives the bound).
 The compiled loops run on one thread and let LLVM reorder the sums (``reassoc``) so
 that it can use SIMD registers; NaN and infinity behave as in NumPy.
 
@@ -58,8 +60,8 @@ def _forward_by_channel(x3, gamma, beta, eps, out3, stats):
     """Long runs. Fill out3 and stats (3, C) = [mean, var, inv_std]; return mean_shifted.
 
     Each channel is finished before the next: its values are summed, then its output is
-    written while those values are still in the processor's cache (one channel of a
-    (64, 64, 28, 28) input is 200 KB), so x comes from memory about once, not twice.
+    written while those values are still in the processor's cache, if they fit there (one
+    channel of a (64, 64, 28, 28) input is 200 KB): then x comes from memory once.
     """
     n, c, l = x3.shape
     m = n * l
