@@ -32,8 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _checks, norms
-from .backend import Array, get_array_module
+from . import norms
+from .backend import Array
 
 # One-pass variance is kept when mean^2 <= 16 var: its rounding error is then at most
 # about 2 * 16 + 1 = 33 times that of the sums, against about 1 time for two passes.
@@ -211,8 +211,7 @@ def batchnorm_backward(dout: Array, cache: FastCache) -> tuple[Array, Array, Arr
 
 def normalize_backward(where: str, dout: Array, cache: FastCache) -> tuple[Array, Array, Array]:
     """:func:`batchnorm_backward`, with ``where`` naming the caller in error messages."""
-    _checks.check_shape(where, "dout", dout, cache.x.shape, "x.shape")
-    get_array_module(dout, cache.x)  # TypeError if NumPy and CuPy are mixed
+    norms._check_backward(where, dout, cache.x)
     layout = _Layout.of(cache.x)
     x_shifted = _shifted(layout, layout.matrix(cache.x), cache.shift)
     dout2 = layout.matrix(dout).astype(layout.dtype, copy=False)

@@ -28,8 +28,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import _checks, kernels_cpu, norms
-from .backend import Array, get_array_module
+from . import kernels_cpu, norms
+from .backend import Array
 
 # "reassoc" lets LLVM reorder a sum, so that it adds several values at once in SIMD
 # registers; "contract" lets it fuse a * b + c into one instruction (one rounding). The
@@ -56,7 +56,7 @@ class FusedCache(kernels_cpu.FastCache):
 
 
 @_jit
-def _forward_by_channel(x3, gamma, beta, eps, out3, stats):
+def _forward_by_channel(x3, shift_x, gamma, beta, eps, out3, stats):
     """Long runs. Fill out3 and stats (3, C) = [mean, var, inv_std]; return mean_shifted.
 
     Each channel is finished before the next: its values are summed, then its output is
@@ -66,10 +66,10 @@ def _forward_by_channel(x3, gamma, beta, eps, out3, stats):
     n, c, l = x3.shape
     m = n * l
     mean_shifted = np.empty(c)
-    p = np.empty(3, x3.dtype)  # shift, scale and offset rounded to the compute dtype
+    p = np.empty(2, x3.dtype)  # scale and offset, rounded to the compute dtype
     for j in range(c):
-        p[0] = x3[0, j, 0]  # the shift: the channel's first value
-        k = np.float64(p[0])
+        shift = shift_x[j]
+        k = np.float64(shift)
         s = 0.0
         q = 0.0
         for i in range(n):
@@ -80,9 +80,9 @@ def _forward_by_channel(x3, gamma, beta, eps, out3, stats):
         ms = s / m
         var = max(q / m - ms * ms, 0.0)
         inv_std = 1.0 / np.sqrt(var + eps)
-        p[1] = gamma[j] * inv_std
-        p[2] = beta[j] - gamma[j] * inv_std * ms
-        shift, scale, offset = p[0], p[1], p[2]
+        p[0] = gamma[j] * inv_std
+        p[1] = beta[j] - gamma[j] * inv_std * ms
+        scale, offset = p[0], p[1]
         for i in range(n):
             for t in range(l):
                 out3[i, j, t] = (x3[i, j, t] - shift) * scale + offset
@@ -191,11 +191,10 @@ def _column_sums(a2, b2, k, squares):
 
 
 @_jit
-def _forward_by_row(x3, gamma, beta, eps, out3, stats):
+def _forward_by_row(x3, shift_x, gamma, beta, eps, out3, stats):
     """Short runs. Fill out3 and stats (3, C) = [mean, var, inv_std]; return mean_shifted."""
     n, c, l = x3.shape
     x2, out2 = x3.reshape(n, c * l), out3.reshape(n, c * l)
-    shift_x = x3[0, :, 0].copy()  # the first value of each channel
     s, q = _column_sums(x2, x2, _per_column(shift_x.astype(np.float64), l), True)
     s, q = _by_channel(s, c, l), _by_channel(q, c, l)
     m = n * l
@@ -251,8 +250,10 @@ def _forward(x3, gamma, beta, eps, out3):
     shift_x = x3[0, :, 0].copy()  # the first value of each channel
     stats = np.empty((3, x3.shape[1]), x3.dtype)
     if x3.shape[2] >= _MIN_RUN:
-        return shift_x, _forward_by_channel(x3, gamma, beta, eps, out3, stats), stats
-    return shift_x, _forward_by_row(x3, gamma, beta, eps, out3, stats), stats
+        mean_shifted = _forward_by_channel(x3, shift_x, gamma, beta, eps, out3, stats)
+    else:
+        mean_shifted = _forward_by_row(x3, shift_x, gamma, beta, eps, out3, stats)
+    return shift_x, mean_shifted, stats
 
 
 @_jit
@@ -296,8 +297,7 @@ def batchnorm_backward(dout: Array, cache: FusedCache) -> tuple[Array, Array, Ar
 
 def normalize_backward(where: str, dout: Array, cache: FusedCache) -> tuple[Array, Array, Array]:
     """:func:`batchnorm_backward`, with ``where`` naming the caller in error messages."""
-    _checks.check_shape(where, "dout", dout, cache.x.shape, "x.shape")
-    get_array_module(dout, cache.x)  # TypeError if NumPy and CuPy are mixed
+    norms._check_backward(where, dout, cache.x)
     x3 = _as3d(cache.x, cache.shift.dtype)  # the compute dtype
     dx3 = np.empty_like(x3)
     inv_std = cache.inv_std.reshape(-1).astype(np.float64)

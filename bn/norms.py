@@ -78,9 +78,14 @@ def _broadcast_shape(ndim, param_axes, param_shape):
     return tuple(1 if axis in param_axes else next(sizes) for axis in range(ndim))
 
 
+def _check_backward(where, dout, x):
+    # Shared with the fast paths (bn.kernels_cpu, bn.kernels_numba): the same errors.
+    _checks.check_shape(where, "dout", dout, x.shape, "x.shape")
+    return get_array_module(dout, x)  # TypeError if NumPy and CuPy are mixed
+
+
 def _normalize_backward(where, dout, cache):
-    _checks.check_shape(where, "dout", dout, cache.x_hat.shape, "x.shape")
-    xp = get_array_module(dout, cache.x_hat)
+    xp = _check_backward(where, dout, cache.x_hat)
     x_hat = cache.x_hat
     dout = dout.astype(x_hat.dtype, copy=False)
     dgamma = xp.sum(dout * x_hat, axis=cache.param_axes).astype(cache.gamma.dtype, copy=False)
