@@ -14,10 +14,11 @@ from .check import (
 )
 from .conv import Conv2dCache, conv2d_backward, conv2d_forward
 from .data import load_digits, load_mnist1d
-from .dispatch import batchnorm_backward, batchnorm_forward  # fast path for NumPy arrays
 from .gradcheck import numerical_gradient, rel_error
-from .layers import BatchNorm, GroupNorm, InstanceNorm, LayerNorm, Module
-from .modules import Conv2d, Flatten, Linear, ReLU, Sequential, Sigmoid, Tanh
+from .kernels import batchnorm_backward, batchnorm_forward  # fast path for NumPy arrays
+from .layers import Conv2d, Flatten, Linear, ReLU, Sigmoid, Tanh
+from .module import Module, Sequential
+from .norm_layers import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from .norms import (
     NormCache,
     batchnorm_inference,

@@ -7,9 +7,9 @@ of the same function, of:
 
 - ``readable``: :func:`bn.norms.batchnorm_forward` (and ``_backward``), the book's code;
 - ``fast``: the implementation ``bn.batchnorm_forward`` picks for NumPy arrays
-  (:func:`bn.dispatch.cpu_kernels`: :mod:`bn.kernels_numba` where Numba is installed,
-  :mod:`bn.kernels_cpu` otherwise), or the readable path on CuPy arrays;
-- ``numpy``: :mod:`bn.kernels_cpu`, the fast path in NumPy alone, when ``fast`` is not it
+  (:func:`bn.kernels.cpu_kernels`: :mod:`bn.kernels.cpu_numba` where Numba is installed,
+  :mod:`bn.kernels.cpu_numpy` otherwise), or the readable path on CuPy arrays;
+- ``numpy``: :mod:`bn.kernels.cpu_numpy`, the fast path in NumPy alone, when ``fast`` is not it
   (on the CPU only);
 - ``torch``: ``torch.nn.functional.batch_norm(x, None, None, weight, bias, training=True)``
   and its backward through autograd, if PyTorch is installed (otherwise a note);
@@ -38,7 +38,8 @@ import time
 
 import numpy as np
 
-from . import dispatch, kernels_cpu, norms
+from . import kernels, norms
+from .kernels import cpu_numpy
 from .backend import to_device
 
 DEFAULT_SHAPES = ((64, 64, 28, 28), (256, 1024), (32, 128, 14, 14))
@@ -167,11 +168,11 @@ def measure(shape, dtype, repeat, device="cpu", torch=None):
     copy_of_x = xp.empty_like(x)
     candidates = {
         "readable": _bn_passes(x, gamma, beta, dout, norms),
-        "fast": _bn_passes(x, gamma, beta, dout, dispatch),
+        "fast": _bn_passes(x, gamma, beta, dout, kernels),
         "floor": (lambda: xp.copyto(copy_of_x, x),) * 2,
     }
-    if device == "cpu" and dispatch.cpu_kernels() is not kernels_cpu:
-        candidates["numpy"] = _bn_passes(x, gamma, beta, dout, kernels_cpu)
+    if device == "cpu" and kernels.cpu_kernels() is not cpu_numpy:
+        candidates["numpy"] = _bn_passes(x, gamma, beta, dout, cpu_numpy)
     if torch is not None:
         candidates["torch"] = _torch_passes(torch, x, gamma, beta, dout, device)
     passes = {
@@ -224,11 +225,11 @@ def format_table(rows: list[dict]) -> str:
 
 
 def fast_path_name(device: str = "cpu") -> str:
-    """What ``fast`` is on ``device``: a module name, with Numba's version for kernels_numba."""
+    """What ``fast`` is on ``device``: a module name, with Numba's version for cpu_numba."""
     if device != "cpu":
         return "bn.norms"
-    module = dispatch.cpu_kernels()
-    if module is kernels_cpu:
+    module = kernels.cpu_kernels()
+    if module is cpu_numpy:
         return module.__name__
     import numba
 

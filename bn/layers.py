@@ -1,291 +1,190 @@
-"""Layers: parameters, running statistics and a training flag around the functions of ``norms``.
+"""The layers the experiments stack around the norms: Linear, Conv2d, activations, Flatten.
 
-A layer's ``forward(x)`` keeps its cache on ``self``; ``backward(dout)`` returns
-``dx`` and sets (does not add to) ``self.grads``. Conventions follow PyTorch so a
-reader can compare with ``torch.nn`` number for number.
+Each layer wraps the functions of ``ops`` and ``conv`` the way the norm layers wrap
+``norms``: ``forward(x)`` keeps its cache on ``self``, ``backward(dout)`` returns
+``dx`` and assigns ``self.grads``. Initialization is PyTorch's default, so that a
+network here starts from the same distribution as its ``torch.nn`` twin.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterator
-
 import numpy as np
 
-from . import _checks, dispatch, kernels_cpu, norms
-from .backend import Array, get_array_module, to_device
+from . import _checks, conv, ops
+from .backend import Array
+from .module import Module
+
+Rng = int | np.random.Generator | None  # a seed, a generator, or None for a fresh seed
 
 
-class Module:
-    """Base class: ``params``, ``grads``, buffers, train/eval, state dicts and devices.
+def _init_params(where, weight_shape, fan_in, bias, rng, dtype):
+    """PyTorch's default: Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
-    Subclasses list the names of their non-trainable arrays (running statistics)
-    in ``buffer_names``; ``state_dict`` holds the parameters and those buffers.
+    The bias is drawn from the same interval. ``rng`` makes the draw reproducible:
+    pass one ``np.random.default_rng(seed)`` to every layer of a network.
+    """
+    if not np.issubdtype(np.dtype(dtype), np.floating):
+        raise TypeError(f"{where}: expected a floating dtype, got {np.dtype(dtype)}")
+    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    bound = 1.0 / np.sqrt(fan_in)
+    params = {"weight": rng.uniform(-bound, bound, weight_shape).astype(dtype)}
+    if bias:
+        params["bias"] = rng.uniform(-bound, bound, weight_shape[0]).astype(dtype)
+    return params
+
+
+def _cache_of(layer):
+    if layer._cache is None:
+        raise RuntimeError(f"{type(layer).__name__}.backward: call forward first")
+    return layer._cache
+
+
+def _set_grads(layer, dweight, dbias):
+    layer.grads = {"weight": dweight} if dbias is None else {"weight": dweight, "bias": dbias}
+
+
+class Linear(Module):
+    """Affine layer ``x @ weight.T + bias`` with weight (out_features, in_features).
+
+    Use ``bias=False`` before a BatchNorm: the normalization subtracts the mean,
+    and the bias with it, so the bias would only waste a parameter.
     """
 
-    buffer_names: tuple[str, ...] = ()
-
-    def __init__(self) -> None:
-        self.params: dict[str, Array] = {}
-        self.grads: dict[str, Array] = {}
-        self.training = True
-        self.device = "cpu"
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        rng: Rng = None,
+        dtype=np.float32,
+    ) -> None:
+        _checks.check_positive_int("Linear", "in_features", in_features)
+        _checks.check_positive_int("Linear", "out_features", out_features)
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        self.params = _init_params(
+            "Linear", (out_features, in_features), in_features, bias, rng, dtype
+        )
+        self._cache: ops.LinearCache | None = None
 
     def __repr__(self) -> str:
-        shapes = ", ".join(f"{name}={tuple(value.shape)}" for name, value in self.params.items())
-        return f"{type(self).__name__}({shapes})"
+        bias = "bias" in self.params
+        return f"Linear({self.in_features}, {self.out_features}, bias={bias})"
 
     def forward(self, x: Array) -> Array:
-        raise NotImplementedError
+        _checks.check_array("Linear", "x", x)
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"Linear: expected x of shape (N, {self.in_features}), got {x.shape}")
+        out, self._cache = ops.linear_forward(x, self.params["weight"], self.params.get("bias"))
+        return out
 
     def backward(self, dout: Array) -> Array:
-        raise NotImplementedError
-
-    def __call__(self, x: Array) -> Array:
-        return self.forward(x)
-
-    def modules(self) -> Iterator[Module]:
-        """This module and every module inside it, depth first; a plain layer is just itself.
-
-        Optimizers walk it to reach every ``(layer, name)`` pair of ``layer.params``.
-        """
-        yield self
-
-    def train(self) -> Module:
-        """Switch to training mode (batch statistics); returns ``self``."""
-        self.training = True
-        return self
-
-    def eval(self) -> Module:
-        """Switch to evaluation mode (running statistics where the layer has them)."""
-        self.training = False
-        return self
-
-    def state_dict(self) -> dict[str, object]:
-        """Copies of the parameters and buffers, keyed by name."""
-        state = {name: value.copy() for name, value in self.params.items()}
-        for name in self.buffer_names:
-            value = getattr(self, name)
-            state[name] = value.copy() if hasattr(value, "copy") else value
-        return state
-
-    def load_state_dict(self, state: dict[str, object]) -> None:
-        """Load what ``state_dict`` returned, checking names, shapes and keeping dtypes.
-
-        Raises:
-            ValueError: if names are missing or unexpected, or a shape differs.
-        """
-        where = f"{type(self).__name__}.load_state_dict"
-        expected = self.state_dict()
-        _checks.check_state_keys(where, expected, state)
-        for name, current in expected.items():
-            value = state[name]
-            if not hasattr(current, "shape"):  # a count such as num_batches_tracked
-                setattr(self, name, int(value))
-                continue
-            if tuple(getattr(value, "shape", ())) != current.shape:
-                raise ValueError(
-                    f"{where}: expected {name} of shape {current.shape}, "
-                    f"got {getattr(value, 'shape', type(value).__name__)}"
-                )
-            loaded = to_device(value, self.device).astype(current.dtype, copy=True)
-            if name in self.params:
-                self.params[name] = loaded
-            else:
-                setattr(self, name, loaded)
-
-    def to(self, device: str) -> Module:
-        """Move parameters, gradients and buffers to 'cpu' (NumPy) or 'gpu' (CuPy)."""
-        self.params = {k: to_device(v, device) for k, v in self.params.items()}
-        self.grads = {k: to_device(v, device) for k, v in self.grads.items()}
-        for name in self.buffer_names:
-            value = getattr(self, name)
-            if hasattr(value, "shape"):
-                setattr(self, name, to_device(value, device))
-        self.device = device
-        return self
-
-
-class _AffineNorm(Module):
-    """Shared by the four norms: optional learnable ``gamma`` and ``beta``."""
-
-    def __init__(self, shape: tuple[int, ...], eps: float, affine: bool, dtype) -> None:
-        super().__init__()
-        where = type(self).__name__
-        _checks.check_eps(where, eps)
-        if not isinstance(affine, bool):
-            raise TypeError(f"{where}: expected affine to be True or False, got {affine!r}")
-        if not np.issubdtype(np.dtype(dtype), np.floating):
-            raise TypeError(f"{where}: expected a floating dtype, got {np.dtype(dtype)}")
-        self.eps, self.affine, self.shape, self.dtype = eps, affine, shape, np.dtype(dtype)
-        if affine:
-            self.params = {"gamma": np.ones(shape, dtype), "beta": np.zeros(shape, dtype)}
-        self._cache: norms.NormCache | kernels_cpu.FastCache | None = None
-
-    def _gamma_beta(self, x: Array) -> tuple[Array, Array]:
-        if self.affine:
-            return self.params["gamma"], self.params["beta"]
-        xp = get_array_module(x)  # fixed gamma = 1, beta = 0 on x's device
-        return xp.ones(self.shape, self.dtype), xp.zeros(self.shape, self.dtype)
-
-    def _check_channels(self, x: Array) -> None:
-        where = type(self).__name__
-        _checks.check_rank(where, x, 2, "(N, C, *)")
-        if x.shape[1] != self.shape[0]:
-            raise ValueError(
-                f"{where}: expected x with {self.shape[0]} channels on axis 1 "
-                f"(the layer was built for {self.shape[0]}), got shape {x.shape}"
-            )
-
-    def backward(self, dout: Array) -> Array:
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward: call forward first")
-        dx, dgamma, dbeta = dispatch.normalize_backward(
-            f"{type(self).__name__}.backward", dout, self._cache
-        )
-        if self.affine:
-            self.grads = {"gamma": dgamma, "beta": dbeta}
+        dx, dweight, dbias = ops.linear_backward(dout, _cache_of(self))
+        _set_grads(self, dweight, dbias)
         return dx
 
 
-class BatchNorm(_AffineNorm):
-    """Batch normalization over axis 1 of ``(N, C)`` or ``(N, C, *)`` inputs.
-
-    Running statistics follow PyTorch, so results can be compared with
-    ``torch.nn.BatchNorm1d/2d/3d``:
-
-    - ``running = (1 - momentum) * running + momentum * batch``; ``momentum=0.1``
-      is the weight of the new batch (Keras and Flax use 0.99 for the old value);
-    - ``momentum=None`` is the cumulative average over all batches seen;
-    - ``running_var`` averages the unbiased batch variance, m / (m - 1) * var,
-      while the normalization itself uses the biased one; it starts at ones.
-
-    In eval mode the running estimates are used, unless ``track_running_stats`` is
-    False, in which case batch statistics are used in both modes.
-    """
-
-    buffer_names = ("running_mean", "running_var", "num_batches_tracked")
+class Conv2d(Module):
+    """2-D convolution of NCHW input with weight (out_channels, in_channels, k, k)."""
 
     def __init__(
         self,
-        num_features: int,
-        eps: float = 1e-5,
-        momentum: float | None = 0.1,
-        affine: bool = True,
-        track_running_stats: bool = True,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        rng: Rng = None,
         dtype=np.float32,
     ) -> None:
-        _checks.check_positive_int("BatchNorm", "num_features", num_features)
-        super().__init__((num_features,), eps, affine, dtype)
-        _checks.check_momentum("BatchNorm", momentum)
-        self.num_features, self.momentum = num_features, momentum
-        self.track_running_stats = track_running_stats
-        self.buffer_names = BatchNorm.buffer_names if track_running_stats else ()
-        if track_running_stats:
-            self.running_mean = np.zeros(num_features, dtype)
-            self.running_var = np.ones(num_features, dtype)
-            self.num_batches_tracked = 0
+        for name, value in [("in_channels", in_channels), ("out_channels", out_channels)]:
+            _checks.check_positive_int("Conv2d", name, value)
+        _checks.check_positive_int("Conv2d", "kernel_size", kernel_size)
+        _checks.check_positive_int("Conv2d", "stride", stride)
+        if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+            raise ValueError(f"Conv2d: expected padding to be an int >= 0, got {padding!r}")
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        fan_in = in_channels * kernel_size * kernel_size
+        self.params = _init_params("Conv2d", shape, fan_in, bias, rng, dtype)
+        self._cache: conv.Conv2dCache | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"Conv2d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, bias={'bias' in self.params})"
+        )
 
     def forward(self, x: Array) -> Array:
-        self._check_channels(x)
-        gamma, beta = self._gamma_beta(x)
-        if not self.training and self.track_running_stats:
-            out, self._cache = norms._batchnorm_inference(
-                x, gamma, beta, self.running_mean, self.running_var, self.eps
-            )
-            return out
-        out, self._cache = dispatch.batchnorm_forward(x, gamma, beta, self.eps)
-        if self.training and self.track_running_stats:
-            self._update_running_stats(x.size // x.shape[1])
-        return out
-
-    def _update_running_stats(self, m: int) -> None:
-        self.num_batches_tracked += 1
-        # momentum=None: the cumulative average, each batch weighted 1 / (batches seen).
-        weight = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
-        batch_mean = self._cache.mean.reshape(-1)  # (C,)
-        unbiased_var = self._cache.var.reshape(-1) * (m / (m - 1))  # (C,)
-        dtype = self.running_mean.dtype
-        self.running_mean = ((1 - weight) * self.running_mean + weight * batch_mean).astype(dtype)
-        self.running_var = ((1 - weight) * self.running_var + weight * unbiased_var).astype(dtype)
-
-
-class LayerNorm(_AffineNorm):
-    """Layer normalization over the trailing ``normalized_shape`` axes.
-
-    Same computation in training and eval mode: it uses no batch statistics.
-    """
-
-    def __init__(
-        self,
-        normalized_shape: int | tuple[int, ...],
-        eps: float = 1e-5,
-        elementwise_affine: bool = True,
-        dtype=np.float32,
-    ) -> None:
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        normalized_shape = tuple(normalized_shape)
-        for size in normalized_shape:
-            _checks.check_positive_int("LayerNorm", "normalized_shape", size)
-        if not normalized_shape:
-            raise ValueError("LayerNorm: expected a non-empty normalized_shape, got ()")
-        super().__init__(normalized_shape, eps, elementwise_affine, dtype)
-        self.normalized_shape = normalized_shape
-
-    def forward(self, x: Array) -> Array:
-        _checks.check_rank("LayerNorm", x, len(self.shape), f"(*, {self.shape})")
-        if tuple(x.shape[x.ndim - len(self.shape) :]) != self.shape:
+        _checks.check_array("Conv2d", "x", x)
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
-                f"LayerNorm: expected x ending in normalized_shape {self.shape}, got shape {x.shape}"
+                f"Conv2d: expected x of shape (N, {self.in_channels}, H, W), got {x.shape}"
             )
-        gamma, beta = self._gamma_beta(x)
-        out, self._cache = norms.layernorm_forward(x, gamma, beta, self.eps)
+        weight, bias = self.params["weight"], self.params.get("bias")
+        out, self._cache = conv.conv2d_forward(x, weight, bias, self.stride, self.padding)
         return out
 
+    def backward(self, dout: Array) -> Array:
+        dx, dweight, dbias = conv.conv2d_backward(dout, _cache_of(self))
+        _set_grads(self, dweight, dbias)
+        return dx
 
-class GroupNorm(_AffineNorm):
-    """Group normalization with ``num_groups`` groups of channels (Wu and He, 2018).
 
-    Same computation in training and eval mode: it uses no batch statistics.
-    """
+class _Activation(Module):
+    """An elementwise function without parameters; subclasses name the two functions."""
 
-    def __init__(
-        self,
-        num_groups: int,
-        num_channels: int,
-        eps: float = 1e-5,
-        affine: bool = True,
-        dtype=np.float32,
-    ) -> None:
-        _checks.check_positive_int("GroupNorm", "num_channels", num_channels)
-        _checks.check_num_groups("GroupNorm", num_groups, num_channels)
-        super().__init__((num_channels,), eps, affine, dtype)
-        self.num_groups, self.num_channels = num_groups, num_channels
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: ops.ActivationCache | None = None
 
     def forward(self, x: Array) -> Array:
-        self._check_channels(x)
-        gamma, beta = self._gamma_beta(x)
-        out, self._cache = norms.groupnorm_forward(x, gamma, beta, self.num_groups, self.eps)
+        out, self._cache = type(self)._forward(x)
         return out
 
+    def backward(self, dout: Array) -> Array:
+        return type(self)._backward(dout, _cache_of(self))
 
-class InstanceNorm(_AffineNorm):
-    """Instance normalization of ``(N, C, *)`` inputs.
 
-    As in PyTorch, ``affine`` defaults to False and no running statistics are kept,
-    so training and eval mode compute the same thing.
-    """
+class ReLU(_Activation):
+    """``max(x, 0)`` elementwise."""
 
-    def __init__(
-        self, num_features: int, eps: float = 1e-5, affine: bool = False, dtype=np.float32
-    ) -> None:
-        _checks.check_positive_int("InstanceNorm", "num_features", num_features)
-        super().__init__((num_features,), eps, affine, dtype)
-        self.num_features = num_features
+    _forward, _backward = ops.relu_forward, ops.relu_backward
+
+
+class Sigmoid(_Activation):
+    """``1 / (1 + exp(-x))`` elementwise (the 2015 paper's Figure 1 network uses it)."""
+
+    _forward, _backward = ops.sigmoid_forward, ops.sigmoid_backward
+
+
+class Tanh(_Activation):
+    """``tanh(x)`` elementwise."""
+
+    _forward, _backward = ops.tanh_forward, ops.tanh_backward
+
+
+class Flatten(Module):
+    """Reshape ``(N, *)`` to ``(N, D)``, e.g. between the convolutions and the linear layers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: tuple[int, ...] | None = None  # the input shape
 
     def forward(self, x: Array) -> Array:
-        self._check_channels(x)
-        gamma, beta = self._gamma_beta(x)
-        out, self._cache = norms.instancenorm_forward(x, gamma, beta, self.eps)
-        return out
+        _checks.check_rank("Flatten", x, 1, "(N, *)")
+        self._cache = tuple(x.shape)
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dout: Array) -> Array:
+        shape = _cache_of(self)
+        if dout.size != int(np.prod(shape)):
+            raise ValueError(
+                f"Flatten.backward: expected dout with as many entries as x {shape}, "
+                f"got shape {dout.shape}"
+            )
+        return dout.reshape(shape)

@@ -79,7 +79,7 @@ def _broadcast_shape(ndim, param_axes, param_shape):
 
 
 def _check_backward(where, dout, x):
-    # Shared with the fast paths (bn.kernels_cpu, bn.kernels_numba): the same errors.
+    # Shared with the fast paths (bn.kernels.cpu_numpy, bn.kernels.cpu_numba): the same errors.
     _checks.check_shape(where, "dout", dout, x.shape, "x.shape")
     return get_array_module(dout, x)  # TypeError if NumPy and CuPy are mixed
 
@@ -157,7 +157,7 @@ def batchnorm_forward(
 
 
 def _check_batchnorm_forward(x, gamma, beta, eps):
-    # Shared with the fast paths (bn.kernels_cpu, bn.kernels_numba): the same errors.
+    # Shared with the fast paths (bn.kernels.cpu_numpy, bn.kernels.cpu_numba): the same errors.
     where = "batchnorm_forward"
     _checks.check_rank(where, x, 2, "(N, C) or (N, C, *)")
     _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")

@@ -20,7 +20,7 @@ import numbers
 from typing import NamedTuple
 
 from .backend import Array, get_array_module
-from .layers import Module
+from .module import Module
 
 
 def _check_number(where, name, value, low=0.0, high=None):

@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _checks
 from .backend import Array, get_array_module
-from .layers import Module
+from .module import Module
 from .ops import softmax_cross_entropy
 from .optim import Optimizer
 

@@ -1,8 +1,8 @@
 """The fast CPU paths compute what the readable one (bn.norms) does.
 
-Tests that take the ``fast_path`` fixture run once for :mod:`bn.kernels_cpu` (NumPy only) and
-once for :mod:`bn.kernels_numba` (fused loops) where Numba is installed; the others test
-what is particular to :mod:`bn.kernels_cpu`.
+Tests that take the ``fast_path`` fixture run once for :mod:`bn.kernels.cpu_numpy` (NumPy only) and
+once for :mod:`bn.kernels.cpu_numba` (fused loops) where Numba is installed; the others test
+what is particular to :mod:`bn.kernels.cpu_numpy`.
 """
 
 from __future__ import annotations
@@ -15,16 +15,17 @@ import pytest
 from conftest import random_arrays, to_numpy
 
 import bn
-from bn import dispatch, kernels_cpu, norms
+from bn import kernels, norms
+from bn.kernels import cpu_numpy
 
-FAST_PATHS = ["kernels_cpu", "kernels_numba"]
+FAST_PATHS = ["cpu_numpy", "cpu_numba"]
 
 
 @pytest.fixture(params=FAST_PATHS)
 def fast_path(request):
-    if request.param == "kernels_numba" and importlib.util.find_spec("numba") is None:
+    if request.param == "cpu_numba" and importlib.util.find_spec("numba") is None:
         pytest.skip("Numba is not installed")
-    return importlib.import_module(f"bn.{request.param}")
+    return importlib.import_module(f"bn.kernels.{request.param}")
 
 
 SHAPES = [
@@ -38,10 +39,10 @@ SHAPES = [
     (1, 3, 4, 4),  # one sample, several values per channel
     (3, 4, 1, 1),  # spatial size 1 in a 4-D array
     (8, 5, 3, 4, 2),  # (N, C, D, H, W)
-    (3, 2, 40),  # spatial runs long enough to sum with BLAS dots (kernels_cpu._MIN_RUN)
+    (3, 2, 40),  # spatial runs long enough to sum with BLAS dots (cpu_numpy._MIN_RUN)
     (4, 3, 8, 8),
-    (256, 16),  # several samples per matrix row (kernels_cpu._Layout.group)
-    (2049, 3),  # more rows than one block of kernels_cpu._ROWS
+    (256, 16),  # several samples per matrix row (cpu_numpy._Layout.group)
+    (2049, 3),  # more rows than one block of cpu_numpy._ROWS
     (1025, 2, 3),
 ]
 
@@ -57,7 +58,7 @@ def assert_same(actual, expected, tol, scale=0.0):
     assert np.abs(actual.astype(np.float64) - expected).max() <= tol * scale
 
 
-def both_paths(x, gamma, beta, dout, fast=kernels_cpu):
+def both_paths(x, gamma, beta, dout, fast=cpu_numpy):
     """(readable, fast) results: out, mean, var, inv_std, x_hat, dx, dgamma, dbeta."""
     results = []
     for impl in (norms, fast):
@@ -106,9 +107,9 @@ def test_fast_equals_readable_when_the_mean_dwarfs_the_spread(shape, fast_path):
 
 def test_well_conditioned_data_take_the_one_pass_path():
     x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=3.0)  # |mean| < 4 std
-    assert kernels_cpu.batchnorm_forward(x, gamma, beta)[1].shift is None
+    assert cpu_numpy.batchnorm_forward(x, gamma, beta)[1].shift is None
     x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=5.0)  # beyond 4 std
-    assert kernels_cpu.batchnorm_forward(x, gamma, beta)[1].shift is not None
+    assert cpu_numpy.batchnorm_forward(x, gamma, beta)[1].shift is not None
 
 
 def _views(shape, dtype, seed):
@@ -146,7 +147,7 @@ def test_float16_accumulates_in_float32_and_returns_float16(shape, fast_path):
 def test_float16_is_summed_in_float32():
     x = (np.random.default_rng(5).standard_normal((2049, 3)) * 8).astype(np.float16)
     ones, zeros = np.ones(3, np.float16), np.zeros(3, np.float16)
-    _, cache = kernels_cpu.batchnorm_forward(x, ones, zeros)
+    _, cache = cpu_numpy.batchnorm_forward(x, ones, zeros)
     assert cache.shift is None  # float16 sums of squares (about 1.3e5) would overflow: inf
     var = x.astype(np.float64).var(axis=0).astype(np.float32)
     assert_same(cache.var.ravel(), var, 1e-5)
@@ -165,7 +166,7 @@ def test_long_batches_are_summed_in_blocks():
     """In float32, one sum over 2**17 rows loses about 1e-5; blocks of rows added in
     float64 keep the statistics to about 1e-7 of the float64 answer."""
     x = np.random.default_rng(4).standard_normal((2**17 + 1, 2)).astype(np.float32) + 3
-    _, cache = kernels_cpu.batchnorm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32))
+    _, cache = cpu_numpy.batchnorm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32))
     x64 = x.astype(np.float64)
     assert_same(cache.mean.ravel().astype(np.float64), x64.mean(axis=0), 1e-6)
     assert_same(cache.var.ravel().astype(np.float64), x64.var(axis=0), 1e-6)
@@ -195,9 +196,9 @@ def test_float32_large_mean_on_a_big_batch_is_stable(shape, fast_path):
 @pytest.mark.parametrize("shape", [(65536, 4), (4096, 4, 4, 4), (256, 4, 16, 16)])
 def test_without_the_shift_the_large_mean_case_fails(monkeypatch, shape):
     """The test above can fail: the one-pass variance alone is far off."""
-    monkeypatch.setattr(kernels_cpu, "_MAX_SHIFTS", 0)
+    monkeypatch.setattr(cpu_numpy, "_MAX_SHIFTS", 0)
     x, ones, zeros, expected, _, _ = _large_mean_case(shape)
-    out, _ = kernels_cpu.batchnorm_forward(x, ones, zeros)
+    out, _ = cpu_numpy.batchnorm_forward(x, ones, zeros)
     assert not np.abs(out - expected).max() < 5e-3
 
 
@@ -259,9 +260,9 @@ def test_errors_are_those_of_the_readable_path(case, fast_path):
 def test_public_functions_choose_the_fast_path_for_numpy_only(xp):
     x, gamma, beta, dout = random_arrays(xp, (4, 3, 2), (3,), (3,), (4, 3, 2))
     _, cache = bn.batchnorm_forward(x, gamma, beta)
-    if xp is np:  # bn.kernels_numba where Numba is installed, else bn.kernels_cpu
-        fast = dispatch.cpu_kernels()
-        expected = fast.FusedCache if fast.__name__ == "bn.kernels_numba" else fast.FastCache
+    if xp is np:  # bn.kernels.cpu_numba where Numba is installed, else bn.kernels.cpu_numpy
+        fast = kernels.cpu_kernels()
+        expected = fast.FusedCache if fast.__name__ == "bn.kernels.cpu_numba" else fast.FastCache
     else:
         expected = norms.NormCache
     assert type(cache) is expected
@@ -289,7 +290,7 @@ def test_batchnorm_layer_takes_the_fast_path(shape):
     layer = bn.BatchNorm(3)
     layer.params = {"gamma": gamma, "beta": beta}
     out = layer.forward(x)
-    assert isinstance(layer._cache, kernels_cpu.FastCache)
+    assert isinstance(layer._cache, cpu_numpy.FastCache)
     dx = layer.backward(dout)
     expected_out, cache = norms.batchnorm_forward(x, gamma, beta)
     expected_dx, dgamma, dbeta = norms.batchnorm_backward(dout, cache)
@@ -308,22 +309,22 @@ def test_batchnorm_layer_takes_the_fast_path(shape):
         layer.backward(dout[:1])
 
 
-def test_without_numba_numpy_arrays_take_kernels_cpu(monkeypatch):
-    """Numba is optional: if it cannot be imported, bn.kernels_cpu serves NumPy arrays."""
+def test_without_numba_numpy_arrays_take_cpu_numpy(monkeypatch):
+    """Numba is optional: if it cannot be imported, bn.kernels.cpu_numpy serves NumPy arrays."""
     monkeypatch.setitem(sys.modules, "numba", None)  # makes `import numba` raise ImportError
-    monkeypatch.delitem(sys.modules, "bn.kernels_numba", raising=False)
-    monkeypatch.delattr(bn, "kernels_numba", raising=False)
-    dispatch.cpu_kernels.cache_clear()
+    monkeypatch.delitem(sys.modules, "bn.kernels.cpu_numba", raising=False)
+    monkeypatch.delattr(kernels, "cpu_numba", raising=False)
+    kernels.cpu_kernels.cache_clear()
     try:
-        assert dispatch.cpu_kernels() is kernels_cpu
+        assert kernels.cpu_kernels() is cpu_numpy
         x, gamma, beta, dout = make((6, 3, 2), np.float32)
         out, cache = bn.batchnorm_forward(x, gamma, beta)
-        assert type(cache) is kernels_cpu.FastCache
+        assert type(cache) is cpu_numpy.FastCache
         readable, _ = both_paths(x, gamma, beta, dout)
         assert_same(out, readable[0], 1e-5)
         assert_same(bn.batchnorm_backward(dout, cache)[0], readable[5], 1e-5)
     finally:
-        dispatch.cpu_kernels.cache_clear()
+        kernels.cpu_kernels.cache_clear()
 
 
 def test_a_cache_goes_back_to_the_module_that_built_it(fast_path):

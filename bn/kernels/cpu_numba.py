@@ -1,6 +1,6 @@
 """Batch norm in fused loops compiled by Numba: three streams forward, five backward.
 
-:mod:`bn.kernels_cpu` shows how far NumPy alone goes. Each NumPy call is one pass over
+:mod:`bn.kernels.cpu_numpy` shows how far NumPy alone goes. Each NumPy call is one pass over
 memory, so its forward pass costs at least four: the two sums, a multiply and an add.
 A loop compiled by Numba does the work of several ufuncs per value it loads:
 
@@ -18,8 +18,8 @@ float32 rounding (the chapter "Making it fast on the CPU" gives the bound).
 The compiled loops run on one thread and let LLVM reorder the sums (``reassoc``) so
 that it can use SIMD registers; NaN and infinity behave as in NumPy.
 
-Numba is optional: :mod:`bn.dispatch` uses this module for NumPy arrays when Numba can
-be imported, and :mod:`bn.kernels_cpu` otherwise. The first call for each dtype compiles
+Numba is optional: :mod:`bn.kernels` uses this module for NumPy arrays when Numba can
+be imported, and :mod:`bn.kernels.cpu_numpy` otherwise. The first call for each dtype compiles
 the loops (a few seconds); Numba caches them on disk for later processes.
 """
 
@@ -28,8 +28,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import kernels_cpu, norms
-from .backend import Array
+from .. import norms
+from ..backend import Array
+from . import cpu_numpy
 
 # "reassoc" lets LLVM reorder a sum, so that it adds several values at once in SIMD
 # registers; "contract" lets it fuse a * b + c into one instruction (one rounding). The
@@ -44,8 +45,8 @@ _jit = numba.njit(cache=True, fastmath=_FASTMATH, boundscheck=False, nogil=True)
 _MIN_RUN = 16
 
 
-class FusedCache(kernels_cpu.FastCache):
-    """A :class:`bn.kernels_cpu.FastCache` built by this module: ``shift`` is never None."""
+class FusedCache(cpu_numpy.FastCache):
+    """A :class:`bn.kernels.cpu_numpy.FastCache` built by this module: ``shift`` is never None."""
 
     __slots__ = ()
 

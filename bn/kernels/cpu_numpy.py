@@ -32,8 +32,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import norms
-from .backend import Array
+from .. import norms
+from ..backend import Array
 
 # One-pass variance is kept when mean^2 <= 16 var: its rounding error is then at most
 # about 2 * 16 + 1 = 33 times that of the sums, against about 1 time for two passes.

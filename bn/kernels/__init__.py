@@ -3,8 +3,8 @@
 ``bn.batchnorm_forward``, ``bn.batchnorm_backward`` and the layers call these functions;
 nothing else in the library chooses. The choice:
 
-- NumPy arrays go to :mod:`bn.kernels_numba` (fused loops compiled by Numba) when Numba
-  can be imported, and to :mod:`bn.kernels_cpu` (NumPy only: BLAS sums, fewer passes
+- NumPy arrays go to :mod:`bn.kernels.cpu_numba` (fused loops compiled by Numba) when Numba
+  can be imported, and to :mod:`bn.kernels.cpu_numpy` (NumPy only: BLAS sums, fewer passes
   over memory) otherwise, when x, gamma and beta all are NumPy arrays;
 - anything else (CuPy arrays) goes to the readable :mod:`bn.norms`, which also raises
   the errors for bad input that is not NumPy;
@@ -22,19 +22,20 @@ from types import ModuleType
 
 import numpy as np
 
-from . import kernels_cpu, norms
-from .backend import Array
+from .. import norms
+from ..backend import Array
+from . import cpu_numpy
 
 
 @functools.cache
 def cpu_kernels() -> ModuleType:
-    """The module NumPy arrays go to: :mod:`bn.kernels_numba` if Numba imports, else
-    :mod:`bn.kernels_cpu`. Looked up on first use, so ``import bn`` stays quick."""
+    """The module NumPy arrays go to: :mod:`bn.kernels.cpu_numba` if Numba imports, else
+    :mod:`bn.kernels.cpu_numpy`. Looked up on first use, so ``import bn`` stays quick."""
     try:
-        from . import kernels_numba
+        from . import cpu_numba
     except ImportError:  # Numba is not installed, or does not support this NumPy
-        return kernels_cpu
-    return kernels_numba
+        return cpu_numpy
+    return cpu_numba
 
 
 def _all_numpy(*arrays: object) -> bool:
@@ -44,7 +45,7 @@ def _all_numpy(*arrays: object) -> bool:
 
 def batchnorm_forward(
     x: Array, gamma: Array, beta: Array, eps: float = 1e-5
-) -> tuple[Array, norms.NormCache | kernels_cpu.FastCache]:
+) -> tuple[Array, norms.NormCache | cpu_numpy.FastCache]:
     """Batch normalization with batch statistics; see the note for the implementation."""
     impl = cpu_kernels() if _all_numpy(x, gamma, beta) else norms
     return impl.batchnorm_forward(x, gamma, beta, eps)
@@ -54,14 +55,14 @@ def batchnorm_forward(
 # differs, so its documentation is shared rather than copied.
 batchnorm_forward.__doc__ = (norms.batchnorm_forward.__doc__ or "") + (  # None under -OO
     "\n    Note:\n"
-    "        NumPy arrays take a fast path: :mod:`bn.kernels_numba` where Numba is\n"
-    "        installed, :mod:`bn.kernels_cpu` otherwise (:func:`bn.dispatch.cpu_kernels`).\n"
+    "        NumPy arrays take a fast path: :mod:`bn.kernels.cpu_numba` where Numba is\n"
+    "        installed, :mod:`bn.kernels.cpu_numpy` otherwise (:func:`bn.kernels.cpu_kernels`).\n"
     "        :func:`bn.norms.batchnorm_forward` is the readable one.\n    "
 )
 
 
 def batchnorm_backward(
-    dout: Array, cache: norms.NormCache | kernels_cpu.FastCache
+    dout: Array, cache: norms.NormCache | cpu_numpy.FastCache
 ) -> tuple[Array, Array, Array]:
     """Return ``(dx, dgamma, dbeta)`` for :func:`batchnorm_forward`.
 
@@ -73,12 +74,12 @@ def batchnorm_backward(
 
 
 def normalize_backward(
-    where: str, dout: Array, cache: norms.NormCache | kernels_cpu.FastCache
+    where: str, dout: Array, cache: norms.NormCache | cpu_numpy.FastCache
 ) -> tuple[Array, Array, Array]:
     """Backward pass for any norm's cache; ``where`` names the caller in error messages."""
-    if not isinstance(cache, kernels_cpu.FastCache):
+    if not isinstance(cache, cpu_numpy.FastCache):
         return norms._normalize_backward(where, dout, cache)
-    fused = cpu_kernels()  # a FusedCache exists only if this is bn.kernels_numba
-    if fused is not kernels_cpu and isinstance(cache, fused.FusedCache):
+    fused = cpu_kernels()  # a FusedCache exists only if this is bn.kernels.cpu_numba
+    if fused is not cpu_numpy and isinstance(cache, fused.FusedCache):
         return fused.normalize_backward(where, dout, cache)
-    return kernels_cpu.normalize_backward(where, dout, cache)
+    return cpu_numpy.normalize_backward(where, dout, cache)
