@@ -10,6 +10,7 @@ shown:
 - :func:`glue_float` and :func:`glue_sci` for values that do not hang on the last bits
   (an exact count, a condition number of a fixed matrix), rounded to a few digits.
 
+The ``glue_*`` helpers return None, so that a cell ending in one shows no output.
 Matplotlib and myst-nb are imported when a helper is called, not by ``import bn``,
 which needs only NumPy.
 """
@@ -85,11 +86,9 @@ def format_bound(value: float, bound: float) -> str:
     return f"below {mantissa}e{int(exponent)}"  # "1e-6", not "1e-06"
 
 
-def glue_bound(name: str, value: float, bound: float) -> str:
-    """Glue ``format_bound(value, bound)`` under ``name`` and return the text."""
-    text = format_bound(value, bound)
-    _glue(name, text)
-    return text
+def glue_bound(name: str, value: float, bound: float) -> None:
+    """Glue ``format_bound(value, bound)`` under ``name``."""
+    _glue(name, format_bound(value, bound))
 
 
 def round_significant(value: float, digits: int = 6) -> float:
@@ -97,15 +96,13 @@ def round_significant(value: float, digits: int = 6) -> float:
     return float(f"{_real('round_significant', 'value', value):.{digits}g}")
 
 
-def glue_float(name: str, value: float, digits: int = 6) -> float:
-    """Glue ``value`` rounded to ``digits`` significant digits; return the rounded float.
+def glue_float(name: str, value: float, digits: int = 6) -> None:
+    """Glue ``value`` rounded to ``digits`` significant digits, as a Python float.
 
     For values that do not depend on the last bits of a computation. A rounding-level
     quantity takes :func:`glue_bound`, a training outcome :func:`glue_stat`.
     """
-    rounded = round_significant(value, digits)
-    _glue(name, rounded)
-    return rounded
+    _glue(name, round_significant(value, digits))
 
 
 def format_sci(value: float, digits: int = 2) -> str:
@@ -114,11 +111,9 @@ def format_sci(value: float, digits: int = 2) -> str:
     return f"{mantissa} × 10{str(int(exponent)).translate(_SUPERSCRIPTS)}"
 
 
-def glue_sci(name: str, value: float, digits: int = 2) -> str:
-    """Glue ``format_sci(value, digits)`` under ``name`` and return the text."""
-    text = format_sci(value, digits)
-    _glue(name, text)
-    return text
+def glue_sci(name: str, value: float, digits: int = 2) -> None:
+    """Glue ``format_sci(value, digits)`` under ``name``."""
+    _glue(name, format_sci(value, digits))
 
 
 def _decimals(spread: float) -> int:
@@ -149,8 +144,6 @@ def format_stat(values: Sequence[float], scale: float = 1.0, min_seeds: int = 5)
     return f"{mean:.{decimals}f} ± {spread_text}"
 
 
-def glue_stat(name: str, values: Sequence[float], scale: float = 1.0) -> str:
-    """Glue ``format_stat(values, scale)`` under ``name`` and return the text."""
-    text = format_stat(values, scale)
-    _glue(name, text)
-    return text
+def glue_stat(name: str, values: Sequence[float], scale: float = 1.0) -> None:
+    """Glue ``format_stat(values, scale)`` under ``name``."""
+    _glue(name, format_stat(values, scale))
