@@ -15,13 +15,16 @@ from .check import (
 from .conv import Conv2dCache, conv2d_backward, conv2d_forward
 from .data import load_digits, load_mnist1d
 from .gradcheck import numerical_gradient, rel_error
-from .kernels import batchnorm_backward, batchnorm_forward  # fast path for NumPy arrays
+from .kernels import (  # fast paths for NumPy arrays
+    batchnorm_backward,
+    batchnorm_forward,
+    batchnorm_inference,
+)
 from .layers import Conv2d, Flatten, Linear, ReLU, Sigmoid, Tanh
 from .module import Module, Sequential
 from .norm_layers import BatchNorm, GroupNorm, InstanceNorm, LayerNorm
 from .norms import (
     NormCache,
-    batchnorm_inference,
     groupnorm_backward,
     groupnorm_forward,
     instancenorm_backward,

@@ -5,17 +5,21 @@ machine slows every candidate alike; the readable path in rounds of its own, see
 ``_median_ms``), the median of ``--repeat`` calls, each right after three untimed calls
 of the same function, of:
 
-- ``readable``: :func:`bn.norms.batchnorm_forward` (and ``_backward``), the book's code;
-- ``fast``: the implementation ``bn.batchnorm_forward`` picks for NumPy arrays
-  (:func:`bn.kernels.cpu_kernels`: :mod:`bn.kernels.cpu_numba` where Numba is installed,
-  :mod:`bn.kernels.cpu_numpy` otherwise), or the readable path on CuPy arrays;
-- ``numpy``: :mod:`bn.kernels.cpu_numpy`, the fast path in NumPy alone, when ``fast`` is not it
-  (on the CPU only);
+- ``readable``: :func:`bn.norms.batchnorm_forward` (and ``_backward``,
+  ``batchnorm_inference``), the book's code;
+- ``fast``: the implementation ``bn.batchnorm_forward`` (``bn.batchnorm_inference``) picks
+  for NumPy arrays (:func:`bn.kernels.cpu_kernels`: :mod:`bn.kernels.cpu_numba` where Numba
+  is installed, :mod:`bn.kernels.cpu_numpy` otherwise; :func:`bn.kernels.inference_kernels`
+  for eval mode), or the readable path on CuPy arrays;
+- ``numpy``: :mod:`bn.kernels.cpu_numpy` (:mod:`bn.kernels.cpu_numpy_inference`), the fast
+  path in NumPy alone, when ``fast`` is not it (on the CPU only);
 - ``torch``: ``torch.nn.functional.batch_norm(x, None, None, weight, bias, training=True)``
-  and its backward through autograd, if PyTorch is installed (otherwise a note);
+  and its backward through autograd; in eval mode ``batch_norm(x, running_mean,
+  running_var, weight, bias, training=False)``; if PyTorch is installed (otherwise a note);
 - ``floor``: ``np.copyto`` streaming as many bytes as the pass must move. The forward pass
-  reads x and writes out (one copy of x); forward plus backward also reads dout and x and
-  writes dx (five arrays in all: 2.5 copies, timed as one copy scaled by 2.5).
+  and eval mode (``inference``) read x and write out (one copy of x); forward plus
+  backward also reads dout and x and writes dx (five arrays in all: 2.5 copies, timed as
+  one copy scaled by 2.5).
 
 Ratios: fast/torch (< 1: faster than PyTorch), fast/floor (how many copies' time the pass
 takes), readable/fast (the speed-up), and numpy/torch and numpy/floor for NumPy alone. ``--threads`` (default 1) sets the BLAS and
@@ -39,13 +43,14 @@ import time
 import numpy as np
 
 from . import kernels, norms
-from .kernels import cpu_numpy
 from .backend import to_device
+from .kernels import cpu_numpy, cpu_numpy_inference
 
 DEFAULT_SHAPES = ((64, 64, 28, 28), (256, 1024), (32, 128, 14, 14))
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CANDIDATES = ("readable", "numpy", "fast", "torch", "floor")
-FLOOR_COPIES = {"forward": 1.0, "forward+backward": 2.5}  # copies of x each pass moves
+# Copies of x each pass moves; "inference" is eval mode, with running statistics.
+FLOOR_COPIES = {"forward": 1.0, "forward+backward": 2.5, "inference": 1.0}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -130,19 +135,24 @@ def _wall_clock(fn) -> float:
     return time.perf_counter() - start
 
 
-def _bn_passes(x, gamma, beta, dout, impl):
+def _bn_passes(arrays, impl, inference_impl):
+    x, gamma, beta, dout, running_mean, running_var = arrays
+
     def forward():
         return impl.batchnorm_forward(x, gamma, beta)
 
     def forward_backward():
         return impl.batchnorm_backward(dout, impl.batchnorm_forward(x, gamma, beta)[1])
 
-    return forward, forward_backward
+    def inference():
+        return inference_impl.batchnorm_inference(x, gamma, beta, running_mean, running_var)
+
+    return forward, forward_backward, inference
 
 
-def _torch_passes(torch, x, gamma, beta, dout, device):
+def _torch_passes(torch, arrays, device):
     as_tensor = (lambda a: torch.from_numpy(a)) if device == "cpu" else torch.as_tensor
-    tx, tgamma, tbeta, tdout = (as_tensor(a) for a in (x, gamma, beta, dout))
+    tx, tgamma, tbeta, tdout, tmean, tvar = (as_tensor(a) for a in arrays)
     leaves = [t.clone().requires_grad_() for t in (tx, tgamma, tbeta)]
     batch_norm = torch.nn.functional.batch_norm
 
@@ -153,28 +163,33 @@ def _torch_passes(torch, x, gamma, beta, dout, device):
         out = batch_norm(leaves[0], None, None, *leaves[1:], training=True, eps=1e-5)
         return torch.autograd.grad(out, leaves, tdout)
 
-    return forward, forward_backward
+    def inference():  # eval mode; no tensor requires a gradient, so no graph is built
+        return batch_norm(tx, tmean, tvar, tgamma, tbeta, training=False, eps=1e-5)
+
+    return forward, forward_backward, inference
 
 
 def measure(shape, dtype, repeat, device="cpu", torch=None):
-    """Times (ms) and ratios for one shape: a list of two rows, forward and forward+backward."""
+    """Times (ms) and ratios for one shape: a list of rows, one per pass of FLOOR_COPIES."""
     rng = np.random.default_rng(0)
     x, dout = (rng.standard_normal(shape).astype(dtype) for _ in range(2))
-    gamma, beta = (rng.standard_normal(shape[1]).astype(dtype) for _ in range(2))
+    gamma, beta, running_mean = (rng.standard_normal(shape[1]).astype(dtype) for _ in range(3))
+    running_var = rng.uniform(0.5, 2.0, shape[1]).astype(dtype)
+    arrays = [x, gamma, beta, dout, 0.1 * running_mean, running_var]
     xp, clock = np, _wall_clock
     if device == "gpu":
         xp, clock = _cupy(), _gpu_clock
-        x, dout, gamma, beta = (to_device(a, "gpu") for a in (x, dout, gamma, beta))
-    copy_of_x = xp.empty_like(x)
+        arrays = [to_device(a, "gpu") for a in arrays]
+    x, copy_of_x = arrays[0], xp.empty_like(arrays[0])
     candidates = {
-        "readable": _bn_passes(x, gamma, beta, dout, norms),
-        "fast": _bn_passes(x, gamma, beta, dout, kernels),
-        "floor": (lambda: xp.copyto(copy_of_x, x),) * 2,
+        "readable": _bn_passes(arrays, norms, norms),
+        "fast": _bn_passes(arrays, kernels, kernels),
+        "floor": (lambda: xp.copyto(copy_of_x, x),) * len(FLOOR_COPIES),
     }
     if device == "cpu" and kernels.cpu_kernels() is not cpu_numpy:
-        candidates["numpy"] = _bn_passes(x, gamma, beta, dout, cpu_numpy)
+        candidates["numpy"] = _bn_passes(arrays, cpu_numpy, cpu_numpy_inference)
     if torch is not None:
-        candidates["torch"] = _torch_passes(torch, x, gamma, beta, dout, device)
+        candidates["torch"] = _torch_passes(torch, arrays, device)
     passes = {
         p: {name: fns[i] for name, fns in candidates.items()} for i, p in enumerate(FLOOR_COPIES)
     }

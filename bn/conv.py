@@ -100,6 +100,7 @@ def conv2d_backward(dout: Array, cache: Conv2dCache) -> tuple[Array, Array, Arra
         dout: upstream gradient, shape (N, C_out, H_out, W_out).
         cache: the cache returned by the forward pass.
     """
+    _checks.check_cache("conv2d_backward", cache, (Conv2dCache,))
     windows, weight, s, p = cache.windows, cache.weight, cache.stride, cache.padding
     n, _, h_out, w_out = windows.shape[:4]
     expected = (n, weight.shape[0], h_out, w_out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from . import _checks
 from .backend import Array, get_array_module
 
 
@@ -25,7 +26,14 @@ def numerical_gradient(
         x: point at which to differentiate.
         dout: upstream gradient, shape of ``f(x)``.
         h: step size.
+
+    Raises:
+        TypeError: if ``f`` is not callable, or ``x`` or ``dout`` not a floating array.
     """
+    if not callable(f):
+        raise TypeError(f"numerical_gradient: expected f to be a function, got {type(f).__name__}")
+    _checks.check_array("numerical_gradient", "x", x)  # an int x would round the steps away
+    _checks.check_array("numerical_gradient", "dout", dout)
     xp = get_array_module(x, dout)
     x = x.copy()
     grad = xp.zeros_like(x)

@@ -9,6 +9,7 @@ network here starts from the same distribution as its ``torch.nn`` twin.
 from __future__ import annotations
 
 import numbers
+
 import numpy as np
 
 from . import _checks, conv, ops
@@ -24,8 +25,7 @@ def _init_params(where, weight_shape, fan_in, bias, rng, dtype):
     The bias is drawn from the same interval. ``rng`` makes the draw reproducible:
     pass one ``np.random.default_rng(seed)`` to every layer of a network.
     """
-    if not np.issubdtype(np.dtype(dtype), np.floating):
-        raise TypeError(f"{where}: expected a floating dtype, got {np.dtype(dtype)}")
+    dtype = _checks.check_dtype(where, dtype)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     bound = 1.0 / np.sqrt(fan_in)
     params = {"weight": rng.uniform(-bound, bound, weight_shape).astype(dtype)}

@@ -71,21 +71,23 @@ class Module:
         """Load what ``state_dict`` returned, checking names, shapes and keeping dtypes.
 
         Raises:
+            TypeError: if ``state`` is not a dict, or an entry is not an array of numbers
+                (a count not an int).
             ValueError: if names are missing or unexpected, or a shape differs.
         """
         where = f"{type(self).__name__}.load_state_dict"
         expected = self.state_dict()
         _checks.check_state_keys(where, expected, state)
+        for name, current in expected.items():  # check every entry before loading any
+            if hasattr(current, "shape"):
+                _checks.check_state_array(where, name, state[name], current.shape)
+            else:  # a count such as num_batches_tracked
+                _checks.check_count(where, name, state[name])
         for name, current in expected.items():
             value = state[name]
-            if not hasattr(current, "shape"):  # a count such as num_batches_tracked
-                setattr(self, name, int(value))
+            if not hasattr(current, "shape"):
+                setattr(self, name, _checks.check_count(where, name, value))
                 continue
-            if tuple(getattr(value, "shape", ())) != current.shape:
-                raise ValueError(
-                    f"{where}: expected {name} of shape {current.shape}, "
-                    f"got {getattr(value, 'shape', type(value).__name__)}"
-                )
             loaded = to_device(value, self.device).astype(current.dtype, copy=True)
             if name in self.params:
                 self.params[name] = loaded

@@ -7,13 +7,13 @@ number. The math is in :mod:`bn.norms`; which implementation runs is chosen by
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from . import _checks, kernels, norms
 from .backend import Array, get_array_module
-from .kernels.cpu_numpy import FastCache
 from .module import Module
 
 
@@ -23,15 +23,13 @@ class _AffineNorm(Module):
     def __init__(self, shape: tuple[int, ...], eps: float, affine: bool, dtype) -> None:
         super().__init__()
         where = type(self).__name__
-        _checks.check_eps(where, eps)
-        if not isinstance(affine, bool):
-            raise TypeError(f"{where}: expected affine to be True or False, got {affine!r}")
-        if not np.issubdtype(np.dtype(dtype), np.floating):
-            raise TypeError(f"{where}: expected a floating dtype, got {np.dtype(dtype)}")
-        self.eps, self.affine, self.shape, self.dtype = eps, affine, shape, np.dtype(dtype)
+        eps = _checks.check_eps(where, eps)
+        affine = _checks.check_bool(where, "affine", affine)
+        dtype = _checks.check_dtype(where, dtype)
+        self.eps, self.affine, self.shape, self.dtype = eps, affine, shape, dtype
         if affine:
             self.params = {"gamma": np.ones(shape, dtype), "beta": np.zeros(shape, dtype)}
-        self._cache: norms.NormCache | FastCache | None = None
+        self._cache: kernels.Cache | None = None
 
     def _gamma_beta(self, x: Array) -> tuple[Array, Array]:
         if self.affine:
@@ -88,7 +86,10 @@ class BatchNorm(_AffineNorm):
     ) -> None:
         _checks.check_positive_int("BatchNorm", "num_features", num_features)
         super().__init__((num_features,), eps, affine, dtype)
-        _checks.check_momentum("BatchNorm", momentum)
+        momentum = _checks.check_momentum("BatchNorm", momentum)
+        track_running_stats = _checks.check_bool(
+            "BatchNorm", "track_running_stats", track_running_stats
+        )
         self.num_features, self.momentum = num_features, momentum
         self.track_running_stats = track_running_stats
         self.buffer_names = BatchNorm.buffer_names if track_running_stats else ()
@@ -101,7 +102,8 @@ class BatchNorm(_AffineNorm):
         self._check_channels(x)
         gamma, beta = self._gamma_beta(x)
         if not self.training and self.track_running_stats:
-            out, self._cache = norms._batchnorm_inference(
+            # The running statistics are constants here: backward is that of an affine map.
+            out, self._cache = kernels.batchnorm_inference_forward(
                 x, gamma, beta, self.running_mean, self.running_var, self.eps
             )
             return out
@@ -134,13 +136,7 @@ class LayerNorm(_AffineNorm):
         elementwise_affine: bool = True,
         dtype=np.float32,
     ) -> None:
-        if isinstance(normalized_shape, numbers.Integral):
-            normalized_shape = (normalized_shape,)
-        normalized_shape = tuple(normalized_shape)
-        for size in normalized_shape:
-            _checks.check_positive_int("LayerNorm", "normalized_shape", size)
-        if not normalized_shape:
-            raise ValueError("LayerNorm: expected a non-empty normalized_shape, got ()")
+        normalized_shape = _normalized_shape(normalized_shape)
         super().__init__(normalized_shape, eps, elementwise_affine, dtype)
         self.normalized_shape = normalized_shape
 
@@ -153,6 +149,36 @@ class LayerNorm(_AffineNorm):
         gamma, beta = self._gamma_beta(x)
         out, self._cache = norms.layernorm_forward(x, gamma, beta, self.eps)
         return out
+
+
+def _normalized_shape(normalized_shape: object) -> tuple[int, ...]:
+    """``normalized_shape`` as a tuple of positive ints, as ``torch.nn.LayerNorm`` takes it."""
+    where = "LayerNorm"
+    if isinstance(normalized_shape, numbers.Integral):
+        normalized_shape = (normalized_shape,)
+    # A str would iterate over its characters, a 0-d array not at all.
+    iterable = not isinstance(normalized_shape, (str, bytes))
+    iterable = iterable and getattr(normalized_shape, "ndim", 1) != 0
+    try:
+        sizes = tuple(normalized_shape) if iterable else None
+    except TypeError:
+        sizes = None
+    if sizes is None:
+        raise TypeError(
+            f"{where}: expected normalized_shape to be an int or a tuple of ints, "
+            f"got {type(normalized_shape).__name__}"
+        )
+    for size in sizes:
+        _checks.check_positive_int(where, "normalized_shape", size)
+    if not sizes:
+        raise ValueError(f"{where}: expected a non-empty normalized_shape, got ()")
+    sizes = tuple(int(size) for size in sizes)
+    if math.prod(sizes) == 1:  # x_hat would be 0 whatever x is; see bn.layernorm_forward
+        raise ValueError(
+            f"{where}: expected more than 1 value per sample (the normalized_shape axes), "
+            f"got normalized_shape={sizes}"
+        )
+    return sizes
 
 
 class GroupNorm(_AffineNorm):

@@ -9,6 +9,7 @@ and the backward pass; the symbols here are the book's: ``x_hat``, ``mean``,
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -78,14 +79,9 @@ def _broadcast_shape(ndim, param_axes, param_shape):
     return tuple(1 if axis in param_axes else next(sizes) for axis in range(ndim))
 
 
-def _check_backward(where, dout, x):
-    # Shared with the fast paths (bn.kernels.cpu_numpy, bn.kernels.cpu_numba): the same errors.
-    _checks.check_shape(where, "dout", dout, x.shape, "x.shape")
-    return get_array_module(dout, x)  # TypeError if NumPy and CuPy are mixed
-
-
 def _normalize_backward(where, dout, cache):
-    xp = _check_backward(where, dout, cache.x_hat)
+    _checks.check_cache(where, cache, (NormCache,))
+    xp = _checks.check_backward(where, dout, cache.x_hat)
     x_hat = cache.x_hat
     dout = dout.astype(x_hat.dtype, copy=False)
     dgamma = xp.sum(dout * x_hat, axis=cache.param_axes).astype(cache.gamma.dtype, copy=False)
@@ -109,19 +105,6 @@ def _normalize_backward(where, dout, cache):
     return dx.reshape(dout.shape).astype(cache.x_dtype, copy=False), dgamma, dbeta
 
 
-def _check_params(where, x, gamma, beta, shape, meaning):
-    get_array_module(x, gamma, beta)  # TypeError if NumPy and CuPy are mixed
-    _checks.check_shape(where, "gamma", gamma, shape, meaning)
-    _checks.check_shape(where, "beta", beta, shape, meaning)
-
-
-def _check_values_per_channel(where, m, x, what):
-    if m <= 1:
-        raise ValueError(
-            f"{where}: expected more than 1 value per {what} when training, got x of shape {x.shape}"
-        )
-
-
 def _channel_axes(x):
     return (0, *range(2, x.ndim))  # every axis except the channel axis 1
 
@@ -136,10 +119,11 @@ def batchnorm_forward(
     ``gamma`` and shifted by ``beta`` (the 2015 paper's Algorithm 1).
 
     Args:
-        x: input of shape ``(N, C)`` or ``(N, C, *)``, e.g. ``(N, C, L)``, ``(N, C, H, W)``.
+        x: input of shape ``(N, C)`` or ``(N, C, *)``, e.g. ``(N, C, L)``, ``(N, C, H, W)``;
+            float16, float32 or float64.
         gamma: scale, shape (C,).
         beta: shift, shape (C,).
-        eps: added to the variance before the square root; must be > 0.
+        eps: added to the variance before the square root; a float > 0.
 
     Returns:
         ``(out, cache)``: ``out = gamma * x_hat + beta`` has the shape and dtype of ``x``;
@@ -147,22 +131,14 @@ def batchnorm_forward(
         are the batch statistics a layer folds into its running averages.
 
     Raises:
-        TypeError: if an input is not a floating-point array, or NumPy and CuPy mix.
+        TypeError: if an input is not a float16/32/64 array, or NumPy and CuPy mix.
         ValueError: if ``x`` has fewer than 2 axes, ``gamma`` or ``beta`` is not
-            (C,), ``eps <= 0``, or there is only one value per channel.
+            (C,), ``eps <= 0``, or there is at most one value per channel (an empty
+            batch included).
     """
-    _check_batchnorm_forward(x, gamma, beta, eps)
+    eps = _checks.check_batchnorm_forward(x, gamma, beta, eps)
     axes = _channel_axes(x)
     return _normalize(x, gamma, beta, x.shape, axes, axes, eps)
-
-
-def _check_batchnorm_forward(x, gamma, beta, eps):
-    # Shared with the fast paths (bn.kernels.cpu_numpy, bn.kernels.cpu_numba): the same errors.
-    where = "batchnorm_forward"
-    _checks.check_rank(where, x, 2, "(N, C) or (N, C, *)")
-    _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
-    _checks.check_eps(where, eps)
-    _check_values_per_channel(where, x.size // max(x.shape[1], 1), x, "channel")
 
 
 def batchnorm_backward(dout: Array, cache: NormCache) -> tuple[Array, Array, Array]:
@@ -171,6 +147,10 @@ def batchnorm_backward(dout: Array, cache: NormCache) -> tuple[Array, Array, Arr
     Args:
         dout: upstream gradient dL/dout, shape of ``x``.
         cache: the cache returned by the forward pass.
+
+    Raises:
+        TypeError: if ``cache`` is not a :class:`NormCache` or ``dout`` not an array.
+        ValueError: if ``dout`` does not have the shape of ``x``.
     """
     return _normalize_backward("batchnorm_backward", dout, cache)
 
@@ -187,27 +167,26 @@ def batchnorm_inference(
 
     With the statistics fixed, this is the affine map
     ``gamma * (x - running_mean) / sqrt(running_var + eps) + beta``, channel by
-    channel; a batch of any size, one included, is fine.
+    channel; a batch of any size, one or none included, is fine.
 
     Args:
-        x: input of shape ``(N, C)`` or ``(N, C, *)``.
+        x: input of shape ``(N, C)`` or ``(N, C, *)``; float16, float32 or float64.
         gamma, beta, running_mean, running_var: shape (C,).
-        eps: added to the variance before the square root; must be > 0.
+        eps: added to the variance before the square root; a float > 0.
 
     Returns:
         out: shape and dtype of ``x``.
+
+    Raises:
+        TypeError: if an input is not a float16/32/64 array, or NumPy and CuPy mix.
+        ValueError: if ``x`` has fewer than 2 axes, another argument is not (C,),
+            or ``eps <= 0``.
     """
     return _batchnorm_inference(x, gamma, beta, running_mean, running_var, eps)[0]
 
 
 def _batchnorm_inference(x, gamma, beta, running_mean, running_var, eps):
-    where = "batchnorm_inference"
-    _checks.check_rank(where, x, 2, "(N, C) or (N, C, *)")
-    _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
-    get_array_module(x, running_mean, running_var)
-    _checks.check_shape(where, "running_mean", running_mean, (x.shape[1],), "(C,)")
-    _checks.check_shape(where, "running_var", running_var, (x.shape[1],), "(C,)")
-    _checks.check_eps(where, eps)
+    eps = _checks.check_batchnorm_inference(x, gamma, beta, running_mean, running_var, eps)
     xp = get_array_module(x)
     dtype = _compute_dtype(xp, x.dtype)
     axes = _channel_axes(x)
@@ -227,16 +206,21 @@ def layernorm_forward(
     """Layer normalization over the trailing ``gamma.ndim`` axes of ``x``.
 
     Every sample is standardized over its own features; nothing is shared across
-    the batch, so training and inference compute the same thing.
+    the batch, so training and inference compute the same thing, and an empty
+    batch (N = 0) gives an empty output, as in PyTorch.
 
     Args:
         x: input of shape ``(*, *normalized_shape)``, e.g. ``(N, D)`` or ``(N, C, H, W)``.
         gamma: scale, shape ``normalized_shape`` (the trailing axes of ``x``).
         beta: shift, same shape as ``gamma``.
-        eps: added to the variance before the square root; must be > 0.
+        eps: added to the variance before the square root; a float > 0.
 
     Returns:
         ``(out, cache)`` as for :func:`batchnorm_forward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`batchnorm_forward`; ``ValueError`` also if
+            ``normalized_shape`` holds at most one value (PyTorch returns ``beta`` then).
     """
     where = "layernorm_forward"
     _checks.check_array(where, "gamma", gamma)
@@ -244,8 +228,10 @@ def layernorm_forward(
     if gamma.ndim == 0:
         raise ValueError(f"{where}: expected gamma with at least 1 axis, got shape {gamma.shape}")
     normalized_shape = tuple(x.shape[x.ndim - gamma.ndim :])
-    _check_params(where, x, gamma, beta, normalized_shape, "x.shape[-gamma.ndim:]")
-    _checks.check_eps(where, eps)
+    _checks.check_params(where, x, gamma, beta, normalized_shape, "x.shape[-gamma.ndim:]")
+    eps = _checks.check_eps(where, eps)
+    m = math.prod(normalized_shape)
+    _checks.check_values_per_statistic(where, m, x, "sample (the normalized_shape axes)")
     stat_axes = tuple(range(x.ndim - gamma.ndim, x.ndim))
     batch_axes = tuple(range(x.ndim - gamma.ndim))  # gamma is shared across these
     return _normalize(x, gamma, beta, x.shape, stat_axes, batch_axes, eps)
@@ -261,20 +247,27 @@ def instancenorm_forward(
 ) -> tuple[Array, NormCache]:
     """Instance normalization: each ``(sample, channel)`` pair over its spatial axes.
 
+    An empty batch (N = 0) gives an empty output: no statistic is taken.
+
     Args:
         x: input of shape ``(N, C, *)`` with at least one spatial axis, e.g. ``(N, C, H, W)``.
         gamma: scale, shape (C,).
         beta: shift, shape (C,).
-        eps: added to the variance before the square root; must be > 0.
+        eps: added to the variance before the square root; a float > 0.
 
     Returns:
         ``(out, cache)`` as for :func:`batchnorm_forward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`batchnorm_forward`; ``ValueError`` if the
+            spatial size is at most 1.
     """
     where = "instancenorm_forward"
     _checks.check_rank(where, x, 3, "(N, C, *) with at least one spatial axis")
-    _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
-    _checks.check_eps(where, eps)
-    _check_values_per_channel(where, int(np.prod(x.shape[2:])), x, "instance (spatial size)")
+    _checks.check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
+    eps = _checks.check_eps(where, eps)
+    m = math.prod(x.shape[2:])
+    _checks.check_values_per_statistic(where, m, x, "instance (spatial size) when training")
     stat_axes = tuple(range(2, x.ndim))
     return _normalize(x, gamma, beta, x.shape, stat_axes, _channel_axes(x), eps)
 
@@ -290,24 +283,33 @@ def groupnorm_forward(
     """Group normalization: each sample's channels split into ``num_groups`` groups.
 
     Statistics run over the channels of a group and all spatial positions. One
-    group is layer norm over ``(C, *)``; ``C`` groups is instance norm.
+    group is layer norm over ``(C, *)``; ``C`` groups is instance norm. An empty
+    batch (N = 0) gives an empty output: no statistic is taken.
 
     Args:
         x: input of shape ``(N, C)`` or ``(N, C, *)``.
         gamma: scale, shape ``(C,)`` (per channel, not per group).
         beta: shift, shape (C,).
         num_groups: G, a divisor of C.
-        eps: added to the variance before the square root; must be > 0.
+        eps: added to the variance before the square root; a float > 0.
 
     Returns:
         ``(out, cache)`` as for :func:`batchnorm_forward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`batchnorm_forward`; ``ValueError`` also if
+            G does not divide C, or a group holds at most one value, ``C // G`` times
+            the spatial size. (PyTorch raises only where the whole batch holds one
+            value per group, and otherwise returns ``beta``.)
     """
     where = "groupnorm_forward"
     _checks.check_rank(where, x, 2, "(N, C) or (N, C, *)")
-    _check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
-    _checks.check_eps(where, eps)
+    _checks.check_params(where, x, gamma, beta, (x.shape[1],), "(C,)")
+    eps = _checks.check_eps(where, eps)
     _checks.check_num_groups(where, num_groups, x.shape[1])
     n, c = x.shape[:2]
+    m = c // num_groups * math.prod(x.shape[2:])  # values per group
+    _checks.check_values_per_statistic(where, m, x, "group", f" and num_groups={num_groups}")
     stat_shape = (n, num_groups, c // num_groups, *x.shape[2:])  # (N, G, C // G, *)
     stat_axes = tuple(range(2, len(stat_shape)))
     return _normalize(x, gamma, beta, stat_shape, stat_axes, _channel_axes(x), eps)

@@ -76,6 +76,7 @@ def linear_backward(dout: Array, cache: LinearCache) -> tuple[Array, Array, Arra
         dout: upstream gradient, shape (N, D_out).
         cache: the cache returned by the forward pass.
     """
+    _checks.check_cache("linear_backward", cache, (LinearCache,))
     x, weight = cache.x, cache.weight
     _checks.check_shape(
         "linear_backward", "dout", dout, (x.shape[0], weight.shape[0]), "(N, D_out)"
@@ -85,6 +86,11 @@ def linear_backward(dout: Array, cache: LinearCache) -> tuple[Array, Array, Arra
     dweight = dout.T @ x  # (D_out, D_in)
     dbias = xp.sum(dout, axis=0) if cache.has_bias else None
     return dx, dweight, dbias
+
+
+def _check_activation_backward(where, dout, cache):
+    _checks.check_cache(where, cache, (ActivationCache,))
+    _checks.check_shape(where, "dout", dout, cache.out.shape, "x.shape")
 
 
 def relu_forward(x: Array) -> tuple[Array, ActivationCache]:
@@ -97,7 +103,7 @@ def relu_forward(x: Array) -> tuple[Array, ActivationCache]:
 
 def relu_backward(dout: Array, cache: ActivationCache) -> Array:
     """Return ``dx``: ``dout`` where the input was positive, 0 elsewhere (also at 0)."""
-    _checks.check_shape("relu_backward", "dout", dout, cache.out.shape, "x.shape")
+    _check_activation_backward("relu_backward", dout, cache)
     return dout * (cache.out > 0)
 
 
@@ -113,7 +119,7 @@ def sigmoid_forward(x: Array) -> tuple[Array, ActivationCache]:
 
 def sigmoid_backward(dout: Array, cache: ActivationCache) -> Array:
     """Return ``dx = dout * s * (1 - s)`` with ``s`` the forward's output."""
-    _checks.check_shape("sigmoid_backward", "dout", dout, cache.out.shape, "x.shape")
+    _check_activation_backward("sigmoid_backward", dout, cache)
     return dout * cache.out * (1 - cache.out)
 
 
@@ -127,7 +133,7 @@ def tanh_forward(x: Array) -> tuple[Array, ActivationCache]:
 
 def tanh_backward(dout: Array, cache: ActivationCache) -> Array:
     """Return ``dx = dout * (1 - tanh(x)^2)``."""
-    _checks.check_shape("tanh_backward", "dout", dout, cache.out.shape, "x.shape")
+    _check_activation_backward("tanh_backward", dout, cache)
     return dout * (1 - cache.out * cache.out)
 
 

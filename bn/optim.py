@@ -16,20 +16,11 @@ parameters' device then.
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
+from . import _checks
 from .backend import Array, get_array_module
 from .module import Module
-
-
-def _check_number(where, name, value, low=0.0, high=None):
-    """Raise unless ``value`` is a real number with ``low <= value`` (and ``< high``)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{where}: expected {name} to be a float, got {type(value).__name__}")
-    if not (value >= low and (high is None or value < high)):
-        bounds = f"in [{low}, {high})" if high is not None else f">= {low}"
-        raise ValueError(f"{where}: expected {name} {bounds}, got {name}={value}")
 
 
 class Optimizer:
@@ -45,8 +36,8 @@ class Optimizer:
         where = type(self).__name__
         if not isinstance(model, Module):
             raise TypeError(f"{where}: expected a bn Module, got {type(model).__name__}")
-        _check_number(where, "lr", lr)
-        _check_number(where, "weight_decay", weight_decay)
+        lr = _checks.check_real(where, "lr", lr)
+        weight_decay = _checks.check_real(where, "weight_decay", weight_decay)
         self.slots = [(layer, name) for layer in model.modules() for name in layer.params]
         if not self.slots:
             raise ValueError(f"{where}: expected a model with parameters, got none in {model!r}")
@@ -84,7 +75,8 @@ class SGD(Optimizer):
         nesterov: bool = False,
     ) -> None:
         super().__init__(model, lr, weight_decay)
-        _check_number("SGD", "momentum", momentum)
+        momentum = _checks.check_real("SGD", "momentum", momentum)
+        nesterov = _checks.check_bool("SGD", "nesterov", nesterov)
         if nesterov and momentum == 0:
             raise ValueError("SGD: expected momentum > 0 for nesterov=True, got momentum=0")
         self.momentum, self.nesterov = momentum, nesterov
@@ -124,12 +116,16 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ) -> None:
         super().__init__(model, lr, weight_decay)
+        if not isinstance(betas, (tuple, list)):
+            raise TypeError(f"Adam: expected betas = (beta1, beta2), got {betas!r}")
         if len(betas) != 2:
             raise ValueError(f"Adam: expected betas = (beta1, beta2), got {betas!r}")
-        _check_number("Adam", "betas[0]", betas[0], 0.0, 1.0)
-        _check_number("Adam", "betas[1]", betas[1], 0.0, 1.0)
-        _check_number("Adam", "eps", eps)
-        self.betas, self.eps = tuple(betas), eps
+        betas = (
+            _checks.check_real("Adam", "betas[0]", betas[0], 0.0, 1.0),
+            _checks.check_real("Adam", "betas[1]", betas[1], 0.0, 1.0),
+        )
+        eps = _checks.check_real("Adam", "eps", eps)
+        self.betas, self.eps = betas, eps
         self.state: list[AdamState | None] = [None] * len(self.slots)
 
     def _update(self, i, param, grad):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -23,6 +26,24 @@ def _available_backends():
 def xp(request):
     """NumPy, and CuPy where a GPU is present (marked ``gpu``)."""
     return request.param
+
+
+def _numba_or_skip(name):
+    if "numba" in name and importlib.util.find_spec("numba") is None:
+        pytest.skip("Numba is not installed")
+    return importlib.import_module(f"bn.kernels.{name}")
+
+
+@pytest.fixture(params=["cpu_numpy", "cpu_numba"])
+def fast_path(request):
+    """Each fast training path: :mod:`bn.kernels.cpu_numpy`, :mod:`bn.kernels.cpu_numba`."""
+    return _numba_or_skip(request.param)
+
+
+@pytest.fixture(params=["cpu_numpy_inference", "cpu_numba_inference"])
+def inference_path(request):
+    """Each fast eval-mode path: NumPy alone, and the fused loop where Numba is installed."""
+    return _numba_or_skip(request.param)
 
 
 def random_arrays(xp, *shapes, seed=0, dtype=np.float64):

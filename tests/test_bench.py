@@ -36,11 +36,9 @@ def test_bench_writes_times_and_ratios(tmp_path):
     result = json.loads(path.read_text())
     assert (result["device"], result["dtype"], result["threads"]) == ("cpu", "float32", 1)
     rows = result["results"]
+    passes = ["forward", "forward+backward", "inference"]  # inference: eval mode
     assert [(r["shape"], r["pass"]) for r in rows] == [
-        ([8, 4, 3, 3], "forward"),
-        ([8, 4, 3, 3], "forward+backward"),
-        ([6, 5], "forward"),
-        ([6, 5], "forward+backward"),
+        (shape, p) for shape in ([8, 4, 3, 3], [6, 5]) for p in passes
     ]
     # "numpy" (bn.kernels.cpu_numpy) is timed apart from "fast" only when fast is the fused path.
     fused = result["fast"].startswith("bn.kernels.cpu_numba (Numba ")

@@ -1,6 +1,13 @@
-"""Bad input gets a clear error that names the argument, the expectation and the value."""
+"""Bad input gets a clear error that names the argument, the expectation and the value.
+
+More in tests/test_errors_caches.py (backward passes), test_errors_statistics.py (too few
+values per statistic, empty batches) and test_errors_state.py (load_state_dict).
+"""
 
 from __future__ import annotations
+
+import decimal
+import fractions
 
 import numpy as np
 import pytest
@@ -111,7 +118,7 @@ def _cases():
         (
             lambda: bn.BatchNorm(3, dtype=np.int32),
             TypeError,
-            r"BatchNorm: expected a floating dtype, got int32",
+            r"BatchNorm: expected a floating dtype \(float16, float32 or float64\), got int32",
         ),
         # eps
         (
@@ -228,6 +235,113 @@ def _cases():
             ValueError,
             r"expected device 'cpu' or 'gpu', got 'cuda:0'",
         ),
+        *_more_cases(),
+    ]
+
+
+def _more_cases():
+    """Dtypes, constructor arguments and hyperparameters (issue 15, section 3)."""
+    longdouble = np.ones((4, 3), np.longdouble)
+    return [
+        # long double: not computed anywhere (its precision depends on the machine)
+        (
+            lambda: bn.batchnorm_forward(longdouble, C3, C3),
+            TypeError,
+            (
+                r"batchnorm_forward: expected x with a floating dtype \(float16, float32 or float64\), "
+                r"got (float128|float96|longdouble)"
+            ),
+        ),
+        (
+            lambda: bn.norms.batchnorm_forward(X, C3.astype(np.longdouble), C3),
+            TypeError,
+            r"expected gamma with a floating dtype \(float16, float32 or float64\)",
+        ),
+        (
+            lambda: bn.batchnorm_inference(longdouble, C3, C3, C3, C3),
+            TypeError,
+            r"batchnorm_inference: expected x with a floating dtype",
+        ),
+        (
+            lambda: bn.layernorm_forward(longdouble, C3, C3),
+            TypeError,
+            r"layernorm_forward: expected x with a floating dtype",
+        ),
+        (
+            lambda: bn.relu_forward(longdouble),
+            TypeError,
+            r"relu_forward: expected x with a floating dtype",
+        ),
+        (
+            lambda: bn.BatchNorm(3, dtype=np.longdouble),
+            TypeError,
+            r"BatchNorm: expected a floating dtype \(float16, float32 or float64\)",
+        ),
+        (
+            lambda: bn.Linear(3, 2, dtype=np.longdouble),
+            TypeError,
+            r"Linear: expected a floating dtype \(float16, float32 or float64\)",
+        ),
+        (
+            lambda: bn.LayerNorm(3, dtype="no such dtype"),
+            TypeError,
+            (
+                r"LayerNorm: expected a floating dtype \(float16, float32 or float64\), "
+                r"got 'no such dtype'"
+            ),
+        ),
+        # constructor arguments
+        (
+            lambda: bn.BatchNorm(3, track_running_stats="no"),
+            TypeError,
+            r"BatchNorm: expected track_running_stats to be True or False, got 'no'",
+        ),
+        (
+            lambda: bn.LayerNorm(2.0),
+            TypeError,
+            r"LayerNorm: expected normalized_shape to be an int or a tuple of ints, got float",
+        ),
+        (lambda: bn.LayerNorm(None), TypeError, r"normalized_shape .*, got NoneType"),
+        (lambda: bn.LayerNorm("3"), TypeError, r"normalized_shape .*, got str"),
+        (lambda: bn.LayerNorm(np.array(3)), TypeError, r"normalized_shape .*, got ndarray"),
+        (lambda: bn.LayerNorm((2, 2.0)), TypeError, r"normalized_shape to be a positive int"),
+        # eps and momentum: numbers that are not floats, and infinity
+        (
+            lambda: bn.batchnorm_forward(X, C3, C3, eps=fractions.Fraction(1, 100000)),
+            TypeError,
+            r"batchnorm_forward: expected eps to be a positive float, got Fraction",
+        ),
+        (
+            lambda: bn.norms.layernorm_forward(X, C3, C3, eps=decimal.Decimal("1e-5")),
+            TypeError,
+            r"layernorm_forward: expected eps to be a positive float, got Decimal",
+        ),
+        (
+            lambda: bn.batchnorm_inference(X, C3, C3, C3, C3, eps=fractions.Fraction(1, 10)),
+            TypeError,
+            r"batchnorm_inference: expected eps to be a positive float, got Fraction",
+        ),
+        (
+            lambda: bn.GroupNorm(1, 3, eps=fractions.Fraction(1, 10)),
+            TypeError,
+            r"GroupNorm: expected eps to be a positive float, got Fraction",
+        ),
+        (
+            lambda: bn.BatchNorm(3, momentum=fractions.Fraction(1, 10)),
+            TypeError,
+            r"BatchNorm: expected momentum to be a float in \[0, 1\] or None, got Fraction",
+        ),
+        (
+            lambda: bn.BatchNorm(3, momentum=decimal.Decimal("0.1")),
+            TypeError,
+            r"got Decimal",
+        ),
+        (
+            lambda: bn.instancenorm_forward(X4, C3, C3, eps=float("inf")),
+            ValueError,
+            r"instancenorm_forward: expected a finite eps > 0, got eps=inf",
+        ),
+        (lambda: bn.BatchNorm(3, eps=np.True_), TypeError, r"expected eps to be a positive float"),
     ]
 
 
@@ -238,3 +352,13 @@ CASES = _cases()
 def test_bad_input_raises_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_eps_of_another_float_type_does_not_change_the_compute_dtype():
+    """eps is converted to a Python float once: a NumPy float64 eps would promote float32."""
+    x = np.random.default_rng(0).standard_normal((6, 3)).astype(np.float32)
+    ones, zeros = np.ones(3, np.float32), np.zeros(3, np.float32)
+    for eps in (np.float64(1e-5), np.float16(1e-3), 1):
+        _, cache = bn.norms.batchnorm_forward(x, ones, zeros, eps=eps)
+        assert cache.x_hat.dtype == cache.inv_std.dtype == np.float32
+    assert bn.BatchNorm(3, eps=np.float32(1e-5), momentum=np.float64(0.1)).momentum == 0.1

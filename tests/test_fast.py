@@ -1,13 +1,14 @@
 """The fast CPU paths compute what the readable one (bn.norms) does.
 
-Tests that take the ``fast_path`` fixture run once for :mod:`bn.kernels.cpu_numpy` (NumPy only) and
-once for :mod:`bn.kernels.cpu_numba` (fused loops) where Numba is installed; the others test
-what is particular to :mod:`bn.kernels.cpu_numpy`.
+Tests that take the ``fast_path`` fixture (tests/conftest.py) run once for
+:mod:`bn.kernels.cpu_numpy` (NumPy only) and once for :mod:`bn.kernels.cpu_numba` (fused
+loops) where Numba is installed; the others test what is particular to
+:mod:`bn.kernels.cpu_numpy`. Accuracy against float64 is in tests/test_fast_accuracy.py,
+eval mode in tests/test_fast_inference.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 
 import numpy as np
@@ -17,16 +18,6 @@ from conftest import random_arrays, to_numpy
 import bn
 from bn import kernels, norms
 from bn.kernels import cpu_numpy
-
-FAST_PATHS = ["cpu_numpy", "cpu_numba"]
-
-
-@pytest.fixture(params=FAST_PATHS)
-def fast_path(request):
-    if request.param == "cpu_numba" and importlib.util.find_spec("numba") is None:
-        pytest.skip("Numba is not installed")
-    return importlib.import_module(f"bn.kernels.{request.param}")
-
 
 SHAPES = [
     (5, 3),  # the shapes of tests/test_norms.py
@@ -54,8 +45,8 @@ def assert_same(actual, expected, tol, scale=0.0):
     actual, expected = to_numpy(actual), to_numpy(expected)
     assert actual.shape == expected.shape
     assert actual.dtype == expected.dtype
-    scale = max(np.abs(expected.astype(np.float64)).max(), scale)
-    assert np.abs(actual.astype(np.float64) - expected).max() <= tol * scale
+    scale = max(np.abs(expected.astype(np.float64)).max(initial=0.0), scale)
+    assert np.abs(actual.astype(np.float64) - expected).max(initial=0.0) <= tol * scale
 
 
 def both_paths(x, gamma, beta, dout, fast=cpu_numpy):
@@ -99,16 +90,19 @@ def test_fast_equals_readable_when_the_mean_dwarfs_the_spread(shape, fast_path):
     """|mean| / std = 1e4 takes the shifted path (the one-pass variance would cancel)."""
     x, gamma, beta, dout = make(shape, np.float64, seed=1, scale=1.0, mean=1e4)
     _, cache = fast_path.batchnorm_forward(x, gamma, beta)
-    first_values = x.reshape(shape[0], shape[1], -1)[0, :, 0]  # the shift norms.py uses too
-    np.testing.assert_array_equal(cache.shift, first_values)
+    if fast_path is cpu_numpy:  # shifted by the mean its first sums estimated
+        assert np.abs(cache.shift - cache.mean.ravel()).max() < 1e-6 * 1e4
+    else:  # cpu_numba: by the first value of each channel, as norms.py
+        first_values = x.reshape(shape[0], shape[1], -1)[0, :, 0]
+        np.testing.assert_array_equal(cache.shift, first_values)
     readable, fast = both_paths(x, gamma, beta, dout, fast_path)
     assert_paths_agree(readable, fast, 1e-10, gamma, dout)
 
 
 def test_well_conditioned_data_take_the_one_pass_path():
-    x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=3.0)  # |mean| < 4 std
+    x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=0.5)  # |mean| < std
     assert cpu_numpy.batchnorm_forward(x, gamma, beta)[1].shift is None
-    x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=5.0)  # beyond 4 std
+    x, gamma, beta, _ = make((8, 3, 4), np.float32, scale=1.0, mean=2.0)  # beyond 1 std
     assert cpu_numpy.batchnorm_forward(x, gamma, beta)[1].shift is not None
 
 
@@ -144,15 +138,6 @@ def test_float16_accumulates_in_float32_and_returns_float16(shape, fast_path):
         assert_same(actual, expected, 2e-3)  # a float16 rounding of the same float32 numbers
 
 
-def test_float16_is_summed_in_float32():
-    x = (np.random.default_rng(5).standard_normal((2049, 3)) * 8).astype(np.float16)
-    ones, zeros = np.ones(3, np.float16), np.zeros(3, np.float16)
-    _, cache = cpu_numpy.batchnorm_forward(x, ones, zeros)
-    assert cache.shift is None  # float16 sums of squares (about 1.3e5) would overflow: inf
-    var = x.astype(np.float64).var(axis=0).astype(np.float32)
-    assert_same(cache.var.ravel(), var, 1e-5)
-
-
 def test_parameters_of_another_dtype_than_x(fast_path):
     x, _, _, dout = make((6, 4, 3), np.float32)
     gamma, beta = np.linspace(0.5, 2.0, 4), np.linspace(-1.0, 1.0, 4)  # float64
@@ -160,16 +145,6 @@ def test_parameters_of_another_dtype_than_x(fast_path):
     for actual, expected in zip(fast, readable):
         assert_same(actual, expected, 1e-5)
     assert fast[6].dtype == fast[7].dtype == np.float64  # dgamma, dbeta follow gamma
-
-
-def test_long_batches_are_summed_in_blocks():
-    """In float32, one sum over 2**17 rows loses about 1e-5; blocks of rows added in
-    float64 keep the statistics to about 1e-7 of the float64 answer."""
-    x = np.random.default_rng(4).standard_normal((2**17 + 1, 2)).astype(np.float32) + 3
-    _, cache = cpu_numpy.batchnorm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32))
-    x64 = x.astype(np.float64)
-    assert_same(cache.mean.ravel().astype(np.float64), x64.mean(axis=0), 1e-6)
-    assert_same(cache.var.ravel().astype(np.float64), x64.var(axis=0), 1e-6)
 
 
 def test_a_constant_channel_gives_zero_variance_and_beta(fast_path):
@@ -181,35 +156,6 @@ def test_a_constant_channel_gives_zero_variance_and_beta(fast_path):
     assert (out[:, 1] == beta[1]).all()
     for actual, expected in zip(fast, readable):
         assert_same(actual, expected, 1e-5)
-
-
-@pytest.mark.parametrize("shape", [(65536, 4), (4096, 4, 4, 4), (256, 4, 16, 16)])
-def test_float32_large_mean_on_a_big_batch_is_stable(shape, fast_path):
-    x, ones, zeros, expected, mean, var = _large_mean_case(shape)
-    out, cache = fast_path.batchnorm_forward(x, ones, zeros)
-    assert cache.shift is not None
-    assert np.abs(out - expected).max() < 5e-3
-    assert np.abs(cache.mean.ravel() - mean.ravel()).max() < 1e-3
-    assert np.abs(cache.var.ravel() - var.ravel()).max() < 1e-3
-
-
-@pytest.mark.parametrize("shape", [(65536, 4), (4096, 4, 4, 4), (256, 4, 16, 16)])
-def test_without_the_shift_the_large_mean_case_fails(monkeypatch, shape):
-    """The test above can fail: the one-pass variance alone is far off."""
-    monkeypatch.setattr(cpu_numpy, "_MAX_SHIFTS", 0)
-    x, ones, zeros, expected, _, _ = _large_mean_case(shape)
-    out, _ = cpu_numpy.batchnorm_forward(x, ones, zeros)
-    assert not np.abs(out - expected).max() < 5e-3
-
-
-def _large_mean_case(shape):
-    rng = np.random.default_rng(3)
-    x = (rng.standard_normal(shape) + 1e4).astype(np.float32)
-    x64 = x.astype(np.float64)  # the float64 answer for the very same float32 numbers
-    axes = (0, *range(2, len(shape)))
-    mean, var = x64.mean(axis=axes, keepdims=True), x64.var(axis=axes, keepdims=True)
-    expected = (x64 - mean) / np.sqrt(var + 1e-5)
-    return x, np.ones(4, np.float32), np.zeros(4, np.float32), expected, mean, var
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
@@ -241,6 +187,9 @@ def _bad_calls(impl):
         lambda: impl.batchnorm_forward(np.ones((1, 3)), c3, c3),
         lambda: impl.batchnorm_forward(np.ones((1, 3, 1, 1)), c3, c3),
         lambda: impl.batchnorm_forward(np.ones((0, 3, 2)), c3, c3),
+        lambda: impl.batchnorm_forward(np.ones((4, 3), np.longdouble), c3, c3),
+        lambda: impl.batchnorm_forward(x, c3, c3, eps=float("inf")),
+        lambda: impl.batchnorm_forward(x.astype(complex), c3, c3),
         lambda: impl.batchnorm_backward(np.ones((4, 2)), cache),
         lambda: impl.batchnorm_backward(np.ones((4, 3), int), cache),
         lambda: impl.batchnorm_backward([[1.0] * 3] * 4, cache),
@@ -255,6 +204,19 @@ def test_errors_are_those_of_the_readable_path(case, fast_path):
             _bad_calls(impl)[case]()
         errors.append((type(info.value), str(info.value)))
     assert errors[0] == errors[1]
+
+
+def test_backward_refuses_what_no_forward_pass_of_its_own_returned(fast_path):
+    x, c3 = np.ones((4, 3)), np.ones(3)
+    kind = "FusedCache" if fast_path.__name__.endswith("numba") else "FastCache"
+    readable_cache = norms.batchnorm_forward(x, c3, c3)[1]
+    for cache in (None, tuple(fast_path.batchnorm_forward(x, c3, c3)[1]), readable_cache):
+        with pytest.raises(
+            TypeError,
+            match=rf"batchnorm_backward: expected cache to be the cache a forward pass "
+            rf"returned \({kind}\), got (NoneType|tuple|NormCache)",
+        ):
+            fast_path.batchnorm_backward(x, cache)
 
 
 def test_public_functions_choose_the_fast_path_for_numpy_only(xp):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import decimal
+import fractions
+
 import numpy as np
 import pytest
 from conftest import assert_close, assert_on_backend, to_numpy
@@ -163,6 +166,28 @@ def test_float32_parameters_stay_float32_with_float64_gradients():
             lambda: bn.Adam(bn.Linear(2, 2), weight_decay=-1e-4),
             ValueError,
             r"expected weight_decay >= 0.0",
+        ),
+        # Fraction and Decimal are refused as everywhere in bn (a Fraction times an array
+        # is an array of Python objects); so are infinities.
+        (
+            lambda: bn.SGD(bn.Linear(2, 2), lr=fractions.Fraction(1, 10)),
+            TypeError,
+            r"SGD: expected lr to be a float, got Fraction",
+        ),
+        (
+            lambda: bn.Adam(bn.Linear(2, 2), eps=decimal.Decimal("1e-8")),
+            TypeError,
+            r"Adam: expected eps to be a float, got Decimal",
+        ),
+        (
+            lambda: bn.SGD(bn.Linear(2, 2), lr=float("inf")),
+            ValueError,
+            r"SGD: expected lr >= 0.0, got lr=inf",
+        ),
+        (
+            lambda: bn.SGD(bn.Linear(2, 2), lr=0.1, momentum=0.9, nesterov="yes"),
+            TypeError,
+            r"SGD: expected nesterov to be True or False, got 'yes'",
         ),
     ],
 )

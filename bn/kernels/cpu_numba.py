@@ -25,10 +25,12 @@ the loops (a few seconds); Numba caches them on disk for later processes.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
-from .. import norms
+from .. import _checks, norms
 from ..backend import Array
 from . import cpu_numpy
 
@@ -268,7 +270,7 @@ def _backward(dout3, x3, shift_x, gamma, mean_shifted, inv_std, dx3):
 def _as3d(a, dtype):
     """(N, C, L) C-contiguous view (or copy) of a in ``dtype``."""
     n, c = a.shape[:2]
-    return np.ascontiguousarray(a, dtype=dtype).reshape(n, c, -1)
+    return np.ascontiguousarray(a, dtype=dtype).reshape(n, c, math.prod(a.shape[2:]))
 
 
 def batchnorm_forward(
@@ -280,12 +282,12 @@ def batchnorm_forward(
     :class:`FusedCache` for :func:`batchnorm_backward`. float16 input is converted to
     float32 first (one more pass), and the result back.
     """
-    norms._check_batchnorm_forward(x, gamma, beta, eps)
+    eps = _checks.check_batchnorm_forward(x, gamma, beta, eps)
     x3 = _as3d(x, norms._compute_dtype(np, x.dtype))
     out3 = np.empty_like(x3)
     # float64 parameters: one compiled version per dtype of x (Numba has no float16).
     params = np.array([gamma, beta], np.float64)
-    shift_x, mean_shifted, stats = _forward(x3, params[0], params[1], float(eps), out3)
+    shift_x, mean_shifted, stats = _forward(x3, params[0], params[1], eps, out3)
     stats = stats.reshape((3, 1, x.shape[1]) + (1,) * (x.ndim - 2))
     cache = FusedCache(x, shift_x, mean_shifted, gamma, *stats)
     return out3.reshape(x.shape).astype(x.dtype, copy=False), cache
@@ -298,7 +300,8 @@ def batchnorm_backward(dout: Array, cache: FusedCache) -> tuple[Array, Array, Ar
 
 def normalize_backward(where: str, dout: Array, cache: FusedCache) -> tuple[Array, Array, Array]:
     """:func:`batchnorm_backward`, with ``where`` naming the caller in error messages."""
-    norms._check_backward(where, dout, cache.x)
+    _checks.check_cache(where, cache, (FusedCache,))
+    _checks.check_backward(where, dout, cache.x)
     x3 = _as3d(cache.x, cache.shift.dtype)  # the compute dtype
     dx3 = np.empty_like(x3)
     inv_std = cache.inv_std.reshape(-1).astype(np.float64)

@@ -16,9 +16,11 @@ the number of times whole arrays stream through memory. What this module does ab
    ``einsum("nf,nf->f")`` sum down the columns. The partial sums are added in float64.
 3. One pass for the statistics: the sums of x and x * x give var = E[x^2] - mean^2. That
    formula cancels catastrophically when ``|mean| >> std``, so it is kept only where the sums
-   themselves show ``|mean| <= 4 * std``, and then loses a few bits at most. Otherwise x is
-   shifted by its first value per channel, as in ``norms._normalize``, and summed again.
-4. Two ufuncs for the output: out = x * scale + offset, the second in place.
+   themselves show ``|mean| <= std``, and then loses a bit or two at most. Otherwise x is
+   shifted by the mean those sums estimated and summed again (``norms._normalize`` shifts
+   too, by one sample per channel).
+4. Two ufuncs for the output: out = x * scale + offset, the second in place. Eval mode
+   (:mod:`bn.kernels.cpu_numpy_inference`) is the same with the running statistics.
 5. No x_hat in the cache: it keeps x (a reference, like PyTorch's saved tensors) and a
    few numbers per channel. Writing x_hat would cost more than backward reading x again.
 6. Backward: the same two sums, then dx in one ufunc that allocates and three in place.
@@ -32,13 +34,14 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import norms
+from .. import _checks, norms
 from ..backend import Array
 
-# One-pass variance is kept when mean^2 <= 16 var: its rounding error is then at most
-# about 2 * 16 + 1 = 33 times that of the sums, against about 1 time for two passes.
-_MAX_MEAN_SQUARED_OVER_VAR = 16.0
-_MAX_SHIFTS = 2  # the first value of each channel, then (rarely) the mean found with it
+# One-pass variance is kept when mean^2 <= var: its rounding error is then at most about
+# 2 * 1 + 1 = 3 times that of the sums, against about 1 time for two passes. (With 16,
+# |mean| <= 4 std, float32 (2689, 1, 3) input lost 60 times the readable path's error.)
+_MAX_MEAN_SQUARED_OVER_VAR = 1.0
+_MAX_SHIFTS = 2  # the mean the first sums estimate, then (rarely) the mean found with it
 _ROWS = 1024  # rows per block summed in the input's precision (see _Layout.sums)
 _MIN_RUN, _MAX_RUN = 32, 65536  # spatial sizes summed with a BLAS dot per run (_Layout.sums)
 _ROW_LENGTH = 8192  # values per matrix row to aim for (see _Layout.of)
@@ -82,8 +85,8 @@ class _Layout(NamedTuple):
     @classmethod
     def of(cls, x):
         n, c = x.shape[:2]
-        spatial = x.size // (n * c)
-        fit = max(1, _ROW_LENGTH // (c * spatial))  # samples that fit in a row
+        spatial = math.prod(x.shape[2:])
+        fit = max(1, _ROW_LENGTH // max(c * spatial, 1))  # samples that fit in a row
         group = math.gcd(n, 1 << (fit.bit_length() - 1))
         dtype = norms._compute_dtype(np, x.dtype)
         return cls(n, c, spatial, group, dtype, (1, c) + (1,) * (x.ndim - 2))
@@ -94,7 +97,7 @@ class _Layout(NamedTuple):
 
     def matrix(self, a):
         """(N / group, group * C * spatial): a view of a, unless a is not contiguous."""
-        return a.reshape(self.n // self.group, -1)
+        return a.reshape(self.n // self.group, self.group * self.c * self.spatial)
 
     def first_values(self, a2):
         """(C,) the first value of each channel in the matrix ``a2``: x[0, c, 0, ...]."""
@@ -110,6 +113,8 @@ class _Layout(NamedTuple):
 
     def sums(self, a, b):
         """(2, C) float64: per channel, the sum of a and the sum of a * b (a, b matrices)."""
+        if a.size == 0:  # eval mode and backward accept empty batches
+            return np.zeros((2, self.c))
         if _MIN_RUN <= self.spatial <= _MAX_RUN:
             return self._sums_along_runs(a, b)
         return self._sums_down_columns(a, b)
@@ -173,10 +178,10 @@ def _statistics(layout, x2):
             well_conditioned = (squared_mean <= _MAX_MEAN_SQUARED_OVER_VAR * var).all()
         if well_conditioned or attempt == _MAX_SHIFTS:
             break
-        if attempt == 0:
-            shift = layout.first_values(x2).astype(layout.dtype)
-        else:
-            shift = (shift + mean_shifted).astype(layout.dtype)
+        # Shift by the mean these sums estimated; where they overflowed, by the first value.
+        estimate = mean_shifted if shift is None else shift + mean_shifted
+        first = layout.first_values(x2)
+        shift = np.where(np.isfinite(estimate), estimate, first).astype(layout.dtype)
     return x_shifted, shift, mean_shifted, np.maximum(var, 0.0)
 
 
@@ -189,7 +194,7 @@ def batchnorm_forward(
     :class:`FastCache` for :func:`batchnorm_backward`, and its ``mean`` and ``var`` are
     the batch statistics, as in :class:`bn.NormCache`.
     """
-    norms._check_batchnorm_forward(x, gamma, beta, eps)
+    eps = _checks.check_batchnorm_forward(x, gamma, beta, eps)
     layout = _Layout.of(x)
     x_shifted, shift, mean_shifted, var = _statistics(layout, layout.matrix(x))
     inv_std = 1.0 / np.sqrt(var + eps)  # (C,) float64
@@ -211,7 +216,8 @@ def batchnorm_backward(dout: Array, cache: FastCache) -> tuple[Array, Array, Arr
 
 def normalize_backward(where: str, dout: Array, cache: FastCache) -> tuple[Array, Array, Array]:
     """:func:`batchnorm_backward`, with ``where`` naming the caller in error messages."""
-    norms._check_backward(where, dout, cache.x)
+    _checks.check_cache(where, cache, (FastCache,))
+    _checks.check_backward(where, dout, cache.x)
     layout = _Layout.of(cache.x)
     x_shifted = _shifted(layout, layout.matrix(cache.x), cache.shift)
     dout2 = layout.matrix(dout).astype(layout.dtype, copy=False)
